@@ -1,0 +1,23 @@
+# WhatsApp Win-back: developer entry points. See README.md.
+.PHONY: help setup test lint demo bench-recompute clean
+
+help:
+	@echo "make demo   - run the product at http://localhost:8069 (admin/admin)"
+	@echo "make test   - fresh database, install, every test, linters"
+	@echo "make lint   - ruff and pylint-odoo only"
+	@echo "make setup  - provision Odoo 18.0 and .venv only"
+
+setup:
+	bash tools/provision.sh >/dev/null
+
+test:
+	bash tools/test.sh
+
+lint: setup
+	bash tools/lint.sh
+
+demo:
+	bash tools/demo.sh
+
+clean:
+	rm -rf .venv .state

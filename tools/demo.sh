@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make demo`: create or reuse the database winback_demo with Odoo's demo data
+# and the addon's own, then serve it at http://localhost:8069 (admin/admin).
+source "$(dirname "$0")/common.sh"
+DB=winback_demo
+PORT=${WINBACK_DEMO_PORT:-8069}
+installed=$(psql -X -A -t -d "$DB" -c \
+    "SELECT state FROM ir_module_module WHERE name = 'winback_whatsapp'" 2>/dev/null || true)
+if [ "$installed" = installed ]; then
+    echo ">> reusing database $DB"
+    ARGS=(-u winback_whatsapp)
+else
+    echo ">> creating database $DB with demo data (a few minutes the first time)"
+    drop_db "$DB"
+    ARGS=(-i winback_whatsapp)
+fi
+odoo_bin -d "$DB" "${ARGS[@]}" --stop-after-init --no-http --log-level=warn
+echo
+echo "WhatsApp Win-back demo: http://localhost:$PORT  (login admin, password admin)"
+echo
+exec "$PY" "$ODOO_SRC/odoo-bin" -c "$ODOO_CONF" -d "$DB" --db-filter="^$DB\$" \
+    --http-port="$PORT" --log-level=warn

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make test`: a fresh database, the addon installed (an install error or an
+# ERROR/CRITICAL log line fails the run), every test of the addon under
+# pytest-odoo with the HTTP server (HttpCase tests are skipped without it, and a
+# skipped test fails the run), then the linters.
+source "$(dirname "$0")/common.sh"
+DB=${WINBACK_TEST_DB:-winback_test}
+require_prefix "$DB"
+LOG=$ROOT/.state/install-$DB.log
+
+echo ">> installing winback_whatsapp into a fresh database $DB"
+drop_db "$DB"
+drop_db "${DB}_reinstall"
+if ! odoo_bin -d "$DB" -i winback_whatsapp --without-demo=all --stop-after-init \
+        --no-http --log-level=info --logfile="$LOG"; then
+    tail -n 50 "$LOG"; echo "install of winback_whatsapp failed (full log: $LOG)" >&2; exit 1
+fi
+if grep -E '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' "$LOG"; then
+    echo "the install logged errors (full log: $LOG)" >&2; exit 1
+fi
+# A copy for the uninstall/reinstall test, taken while nothing is connected.
+createdb -T "$DB" "${DB}_reinstall"
+export WINBACK_REINSTALL_DB=${DB}_reinstall
+
+echo ">> running the addon's tests"
+PYTEST_OUT=$ROOT/.state/pytest-$DB.out
+set +e
+"$ROOT/.venv/bin/pytest" -p no:cacheprovider --odoo-config="$ODOO_CONF" --odoo-database="$DB" \
+    --odoo-http --odoo-extra=test-file=winback_whatsapp/tests --odoo-log-level=warn -rfEs "$@" winback_whatsapp/tests | tee "$PYTEST_OUT"
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" -ne 0 ]; then
+    [ "$rc" -eq 5 ] && echo "no test was collected" >&2
+    exit "$rc"
+fi
+bash tools/lint.sh
+# The run ends with pytest's summary line.
+grep -E '^=+ .* in [0-9.]+s' "$PYTEST_OUT" | tail -n 1

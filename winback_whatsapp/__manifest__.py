@@ -1,0 +1,22 @@
+# Copyright 2026 winback_whatsapp contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+{
+    "name": "WhatsApp Win-back",
+    "summary": "Win back inactive customers with short WhatsApp sequences "
+    "by inactivity segment, measured against a holdout group",
+    "version": "18.0.1.0.0",
+    "category": "Marketing",
+    "website": "https://github.com/winback-whatsapp/winback_whatsapp",
+    "author": "winback_whatsapp contributors",
+    "maintainers": [],
+    "license": "LGPL-3",
+    "development_status": "Alpha",
+    "application": True,
+    "installable": True,
+    "depends": ["sale", "crm", "sms"],
+    "external_dependencies": {"python": ["phonenumbers", "requests"]},
+    "data": [
+        "security/ir.model.access.csv",
+    ],
+    "demo": [],
+}
