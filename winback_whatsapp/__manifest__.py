@@ -16,7 +16,9 @@
     "depends": ["sale", "crm", "sms"],
     "external_dependencies": {"python": ["phonenumbers", "requests"]},
     "data": [
+        "security/winback_security.xml",
         "security/ir.model.access.csv",
+        "views/winback_menus.xml",
     ],
     "demo": [],
 }

@@ -1,0 +1,20 @@
+from odoo import models
+
+
+class SaleOrder(models.Model):
+    _inherit = "sale.order"
+
+    def action_confirm(self):
+        res = super().action_confirm()
+        self._winback_orders_changed()
+        self.env["winback.enrollment"]._register_orders(self)
+        return res
+
+    def _action_cancel(self):
+        res = super()._action_cancel()
+        self._winback_orders_changed()
+        return res
+
+    def _winback_orders_changed(self):
+        """Bring the win-back segment of these orders' customers up to date."""
+        self.env["winback.segment"]._recompute_partners(self.partner_id)
