@@ -18,6 +18,7 @@
     "data": [
         "security/winback_security.xml",
         "security/ir.model.access.csv",
+        "data/ir_cron_data.xml",
         "views/winback_menus.xml",
     ],
     "demo": [],

@@ -58,3 +58,14 @@ class WinbackEnrollment(models.Model):
         """Purchase exit: confirmed ``orders`` convert the running enrollments
         of their customers within the attribution window."""
         return True
+
+    def _queue_due_messages(self):
+        """Queue the next step's message of running enrollments that are due,
+        scheduled inside the sequence's send window in the customer's time
+        zone."""
+        return True
+
+    def _on_message_sent(self, messages):
+        """A step's message left: advance these enrollments to their next step
+        (or, after the last step, start the grace period before dormancy)."""
+        return True

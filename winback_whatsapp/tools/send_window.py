@@ -1,0 +1,63 @@
+"""Send windows in the customer's own time zone.
+
+Plain Python, no ORM: the enrollment planner and the sender both use it.
+Datetimes in and out are naive UTC, as Odoo stores them.
+"""
+
+from datetime import datetime, timedelta
+
+import phonenumbers
+import pytz
+from phonenumbers import timezone as phone_timezone
+
+
+def customer_timezone(partner_tz, e164, company_tz):
+    """The time zone to send in: the customer's own; else the one of their
+    phone number's country (the first, where a country has several); else the
+    company's; else UTC."""
+    if partner_tz in pytz.all_timezones_set:
+        return partner_tz
+    if e164:
+        try:
+            zones = phone_timezone.time_zones_for_number(phonenumbers.parse(e164))
+        except phonenumbers.NumberParseException:
+            zones = ()
+        zones = [zone for zone in zones if zone in pytz.all_timezones_set]
+        if zones:
+            return zones[0]
+    if company_tz in pytz.all_timezones_set:
+        return company_tz
+    return "UTC"
+
+
+def next_window_start(when, tz_name, start_hour, end_hour, weekdays):
+    """First moment at or after ``when`` that lies inside the send window.
+
+    :param datetime when: naive UTC
+    :param str tz_name: the customer's time zone
+    :param float start_hour: window opening, local time (9.5 is 09:30)
+    :param float end_hour: window closing, local time, excluded
+    :param weekdays: days allowed, 0 is Monday
+    :return: naive UTC datetime
+    """
+    weekdays = set(weekdays)
+    if not weekdays or not 0 <= start_hour < end_hour <= 24:
+        raise ValueError("The send window is empty.")
+    tz = pytz.timezone(tz_name)
+    local_now = pytz.utc.localize(when).astimezone(tz)
+    for offset in range(8):
+        day = (local_now + timedelta(days=offset)).date()
+        if day.weekday() not in weekdays:
+            continue
+        midnight = datetime.combine(day, datetime.min.time())
+        opens = tz.localize(midnight + timedelta(hours=start_hour))
+        closes = tz.localize(midnight + timedelta(hours=end_hour))
+        candidate = max(local_now, opens)
+        if candidate < closes:
+            return candidate.astimezone(pytz.utc).replace(tzinfo=None)
+    raise ValueError("The send window is empty.")  # unreachable with a weekday
+
+
+def is_in_window(when, tz_name, start_hour, end_hour, weekdays):
+    """Whether ``when`` (naive UTC) lies inside the send window."""
+    return next_window_start(when, tz_name, start_hour, end_hour, weekdays) == when
