@@ -18,8 +18,12 @@
     "data": [
         "security/winback_security.xml",
         "security/ir.model.access.csv",
-        "data/ir_cron_data.xml",
         "views/winback_menus.xml",
+        "data/ir_cron_data.xml",
+        "data/winback_segment_data.xml",
+        "views/winback_segment_views.xml",
+        "views/res_partner_views.xml",
     ],
     "demo": [],
+    "post_init_hook": "post_init_hook",
 }

@@ -1,4 +1,5 @@
 from . import winback_segment
+from . import res_company
 from . import res_partner
 from . import sale_order
 from . import winback_account

@@ -1,4 +1,6 @@
-from odoo import fields, models
+from datetime import timedelta
+
+from odoo import api, fields, models
 
 
 class ResPartner(models.Model):
@@ -15,6 +17,12 @@ class ResPartner(models.Model):
         "Win-back segment",
         company_dependent=True,
         readonly=True,
+    )
+    winback_days_inactive = fields.Integer(
+        "Days inactive",
+        compute="_compute_winback_days_inactive",
+        search="_search_winback_days_inactive",
+        help="Days since the last confirmed purchase, in the company's time zone.",
     )
     winback_dormant = fields.Boolean(
         "Dormant",
@@ -35,6 +43,31 @@ class ResPartner(models.Model):
     winback_enrollment_ids = fields.One2many(
         "winback.enrollment", "partner_id", "Win-back enrollments"
     )
+
+    @api.depends("winback_last_order_date")
+    @api.depends_context("company")
+    def _compute_winback_days_inactive(self):
+        today = self._winback_today()
+        for partner in self:
+            last = partner.winback_last_order_date
+            partner.winback_days_inactive = (today - last).days if last else 0
+
+    def _search_winback_days_inactive(self, operator, value):
+        """Days inactive >= N is a last purchase on or before today - N."""
+        flipped = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+        if operator not in flipped or not isinstance(value, int):
+            raise NotImplementedError(
+                self.env._("Days inactive can only be compared with a number.")
+            )
+        date = self._winback_today() - timedelta(days=value)
+        domain = [("winback_last_order_date", flipped[operator], date)]
+        if operator == "!=":
+            domain = ["|", ("winback_last_order_date", "=", False)] + domain
+        return domain
+
+    def _winback_today(self):
+        tz = self.env.company.partner_id.tz or "UTC"
+        return fields.Date.context_today(self.with_context(tz=tz))
 
     # ------------------------------------------------------------
     # BUSINESS METHODS

@@ -1,10 +1,28 @@
+import logging
+import time
+
+from psycopg2 import errors as pg_errors
+
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import SQL
+from odoo.tools.safe_eval import safe_eval
+
+from ..tools.cron import commit_batch, in_test_mode
+
+_logger = logging.getLogger(__name__)
 
 LEVERS = [
     ("news", "News"),
     ("benefit", "Benefit"),
     ("offer", "Offer with a deadline"),
 ]
+
+# Partners are recomputed in ranges of ids: one transaction per range, so a
+# million customers never sit in one huge transaction.
+RECOMPUTE_CHUNK = 250_000
+# A cron run stops after this many seconds and re-triggers itself.
+RECOMPUTE_TIME_BUDGET = 600
 
 
 class WinbackSegment(models.Model):
@@ -43,22 +61,455 @@ class WinbackSegment(models.Model):
         "Tag",
         readonly=True,
         ondelete="set null",
-        help="Partner tag kept in sync with the segment's members.",
+        help="Partner tag kept in sync with the segment's members. You may rename "
+        "it; the segment keeps using it.",
     )
     filter_domain = fields.Char(
         "Extra filter",
         default="[]",
         help="Only customers matching this filter enter the segment.",
     )
+    range_display = fields.Char("Inactive for", compute="_compute_range_display")
+    partner_count = fields.Integer("Customers", compute="_compute_partner_count")
+
+    _sql_constraints = [
+        ("min_days_positive", "CHECK(min_days >= 0)", "Days cannot be negative."),
+    ]
+
+    @api.depends("min_days", "max_days")
+    def _compute_range_display(self):
+        for segment in self:
+            if segment.max_days:
+                segment.range_display = self.env._(
+                    "%(min)s–%(max)s days", min=segment.min_days, max=segment.max_days
+                )
+            else:
+                segment.range_display = self.env._(
+                    "%(min)s+ days", min=segment.min_days
+                )
+
+    def _compute_partner_count(self):
+        counts = {}
+        if self.ids:
+            self.env["res.partner"].flush_model(["winback_segment_id"])
+            for company in self.company_id:
+                self.env.cr.execute(
+                    SQL(
+                        """
+                        SELECT (winback_segment_id ->> %(key)s)::int, count(*)
+                          FROM res_partner
+                         WHERE (winback_segment_id ->> %(key)s)::int IN %(ids)s
+                      GROUP BY 1
+                        """,
+                        key=str(company.id),
+                        ids=tuple(self.ids),
+                    )
+                )
+                counts.update(self.env.cr.fetchall())
+        for segment in self:
+            segment.partner_count = counts.get(segment.id, 0)
+
+    @api.constrains("min_days", "max_days", "company_id", "active")
+    def _check_ranges(self):
+        for segment in self:
+            if segment.max_days and segment.max_days < segment.min_days:
+                raise ValidationError(
+                    self.env._(
+                        "Segment %(name)s ends (%(max)s days) before it starts "
+                        "(%(min)s days).",
+                        name=segment.name,
+                        max=segment.max_days,
+                        min=segment.min_days,
+                    )
+                )
+        for company in self.company_id:
+            segments = self.search(
+                [("company_id", "=", company.id)], order="min_days, id"
+            )
+            for current, following in zip(segments, segments[1:], strict=False):
+                if not current.max_days or current.max_days >= following.min_days:
+                    raise ValidationError(
+                        self.env._(
+                            "Segments %(first)s (%(first_range)s) and %(second)s "
+                            "(%(second_range)s) overlap in %(company)s: a customer "
+                            "can only be in one segment.",
+                            first=current.name,
+                            first_range=current.range_display,
+                            second=following.name,
+                            second_range=following.range_display,
+                            company=company.name,
+                        )
+                    )
+
+    @api.constrains("filter_domain")
+    def _check_filter_domain(self):
+        for segment in self:
+            try:
+                self.env["res.partner"].search_count(segment._get_filter_domain())
+            except Exception as error:
+                raise ValidationError(
+                    self.env._(
+                        "The extra filter of segment %(name)s is not valid: %(error)s",
+                        name=segment.name,
+                        error=error,
+                    )
+                ) from error
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        segments = super().create(vals_list)
+        segments._ensure_tags()
+        return segments
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "name" in vals or "tag_id" in vals:
+            self._ensure_tags()
+        if {"min_days", "max_days", "filter_domain", "active"} & set(vals):
+            # New thresholds: let the recompute cron move customers soon.
+            self.env.ref("winback_whatsapp.ir_cron_winback_recompute")._trigger()
+        return res
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_recompute(self):
+        """Recompute now, for these segments' companies."""
+        self._action_recompute()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._("Win-back segments recomputed."),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def _action_recompute(self):
+        for company in self.company_id or self.env.company:
+            self._recompute_company(company)
+
+    def action_view_partners(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Customers in %(segment)s", segment=self.name),
+            "res_model": "res.partner",
+            "view_mode": "list,kanban,form",
+            "domain": [("winback_segment_id", "=", self.id)],
+            "context": {
+                "allowed_company_ids": [self.company_id.id],
+                "create": False,
+            },
+        }
 
     # ------------------------------------------------------------
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
+    def _get_filter_domain(self):
+        self.ensure_one()
+        return safe_eval(self.filter_domain or "[]")
+
+    def _ensure_tags(self):
+        """Give every segment a partner tag; a new tag is given at once to the
+        segment's current members."""
+        for segment in self.filtered(lambda s: not s.tag_id):
+            segment.tag_id = self.env["res.partner.category"].create(
+                {"name": self.env._("Win-back: %(name)s", name=segment.name)}
+            )
+            self.env.cr.execute(
+                SQL(
+                    """
+                    INSERT INTO res_partner_res_partner_category_rel
+                            (category_id, partner_id)
+                    SELECT %(tag)s, id FROM res_partner
+                     WHERE (winback_segment_id ->> %(key)s)::int = %(segment)s
+                    ON CONFLICT DO NOTHING
+                    """,
+                    tag=segment.tag_id.id,
+                    key=str(segment.company_id.id),
+                    segment=segment.id,
+                )
+            )
+        self.env["res.partner"].invalidate_model(["category_id"])
+
+    @api.model
+    def _cron_recompute(self):
+        """Nightly recompute of every company's segments (03:00 by default).
+
+        Works in chunks of partner ids, one transaction each; reports its
+        progress and, past its time budget, re-triggers itself to resume from
+        its checkpoint.
+        """
+        companies = self.sudo().search([]).company_id.sorted("id")
+        started = time.monotonic()
+        params = self.env["ir.config_parameter"].sudo()
+        checkpoint = params.get_param("winback_whatsapp.recompute_checkpoint", "")
+        start_company, start_id = (
+            (int(part) for part in checkpoint.split(":")) if checkpoint else (0, 0)
+        )
+        max_id = self._max_partner_id()
+        total_chunks = len(companies) * (max_id // RECOMPUTE_CHUNK + 1)
+        done = 0
+        for company in companies:
+            if company.id < start_company:
+                done += max_id // RECOMPUTE_CHUNK + 1
+                continue
+            low = start_id if company.id == start_company else 0
+            done += low // RECOMPUTE_CHUNK
+            while low <= max_id:
+                high = low + RECOMPUTE_CHUNK - 1
+                self._recompute_chunk(company, (low, high))
+                low = high + 1
+                done += 1
+                params.set_param(
+                    "winback_whatsapp.recompute_checkpoint", f"{company.id}:{low}"
+                )
+                self.env["ir.cron"]._notify_progress(
+                    done=done, remaining=max(total_chunks - done, 0)
+                )
+                commit_batch(self.env.cr)
+                if time.monotonic() - started > RECOMPUTE_TIME_BUDGET:
+                    self.env.ref(
+                        "winback_whatsapp.ir_cron_winback_recompute"
+                    )._trigger()
+                    return False
+        params.set_param("winback_whatsapp.recompute_checkpoint", "")
+        self._sync_all_tags(companies)
+        commit_batch(self.env.cr)
+        return True
+
+    def _recompute_chunk(self, company, id_range):
+        for attempt in range(5):
+            try:
+                return self._recompute_company(company, id_range=id_range)
+            except pg_errors.SerializationFailure:
+                # An order confirmed meanwhile touched a partner of the chunk:
+                # start the chunk again on a fresh snapshot.
+                if in_test_mode() or attempt == 4:
+                    raise
+                _logger.info("Win-back recompute: concurrent update, retrying chunk")
+                self.env.cr.rollback()
+
+    def _max_partner_id(self):
+        self.env.cr.execute("SELECT COALESCE(max(id), 0) FROM res_partner")
+        return self.env.cr.fetchone()[0]
+
     @api.model
     def _recompute_partners(self, partners):
-        """Update last purchase, segment and tag of ``partners`` at once.
+        """Update last purchase, segment and tag of ``partners`` (and of the
+        rest of their commercial entity) at once.
 
         Called when an order is confirmed or cancelled.
         """
+        partners = partners.commercial_partner_id
+        if not partners:
+            return True
+        for company in self.sudo().search([]).company_id:
+            self._recompute_company(company, commercial_ids=tuple(partners.ids))
         return True
+
+    @api.model
+    def _recompute_company(self, company, id_range=None, commercial_ids=None):
+        """Set-based recompute of one company's last purchase dates, segments
+        and tags, for the partners in ``id_range`` (inclusive id bounds) or
+        the commercial entities ``commercial_ids``, or everyone.
+
+        A commercial entity (a company, or a person without a parent) and all
+        its contacts share one last purchase: the latest confirmed order any of
+        them placed. Contacts therefore enter the segment with their company,
+        so the person who has the mobile number gets the message.
+
+        Only rows whose values change are written. Odoo's transactions are
+        repeatable-read: when an order confirmation updates the same partner
+        concurrently, one of the two transactions fails with a serialization
+        error and is retried (the cron retries its chunk, Odoo retries the
+        user's request), so no stale value overwrites a fresh one.
+        """
+        Partner = self.env["res.partner"]
+        self.env.flush_all()
+        key = str(company.id)
+        tz = company.partner_id.tz or "UTC"
+        today = fields.Date.context_today(self.with_context(tz=tz))
+        segments = self.sudo().search([("company_id", "=", company.id)])
+
+        if commercial_ids:
+            scope = SQL("p.commercial_partner_id IN %s", commercial_ids)
+        elif id_range:
+            scope = SQL("p.id BETWEEN %s AND %s", *id_range)
+        else:
+            scope = SQL("TRUE")
+        # A segment's extra filter becomes a sub-select over res_partner.
+        filters = [
+            SQL(
+                "WHEN %s THEN sc.id IN %s",
+                segment.id,
+                Partner.sudo()
+                .with_context(active_test=False)
+                ._search(segment._get_filter_domain())
+                .subselect(),
+            )
+            for segment in segments
+            if segment._get_filter_domain()
+        ]
+        filter_sql = (
+            SQL("CASE s.id %s ELSE TRUE END", SQL(" ").join(filters))
+            if filters
+            else SQL("TRUE")
+        )
+        self.env.cr.execute(
+            "DROP TABLE IF EXISTS winback_recompute_tmp; "
+            "CREATE TEMP TABLE winback_recompute_tmp ("
+            " partner_id int PRIMARY KEY, last_date date,"
+            " old_segment int, new_segment int) ON COMMIT DROP"
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+            WITH scoped AS (
+                SELECT p.id, p.commercial_partner_id, p.active,
+                       (p.winback_last_order_date ->> %(key)s)::date AS old_date,
+                       (p.winback_segment_id ->> %(key)s)::int AS old_segment
+                  FROM res_partner p
+                 WHERE %(scope)s
+            ), last_order AS (
+                SELECT buyer.commercial_partner_id AS commercial_id,
+                       max(timezone(%(tz)s, so.date_order AT TIME ZONE 'UTC'))::date
+                           AS last_date
+                  FROM sale_order so
+                  JOIN res_partner buyer ON buyer.id = so.partner_id
+                 WHERE so.state = 'sale'
+                   AND so.company_id = %(company)s
+                   AND buyer.commercial_partner_id IN (
+                       SELECT commercial_partner_id FROM scoped)
+              GROUP BY buyer.commercial_partner_id
+            ), target AS (
+                SELECT sc.id, sc.old_date, sc.old_segment, lo.last_date,
+                       (SELECT s.id
+                          FROM winback_segment s
+                         WHERE s.company_id = %(company)s AND s.active
+                           AND %(today)s - lo.last_date >= s.min_days
+                           AND (COALESCE(s.max_days, 0) = 0
+                                OR %(today)s - lo.last_date <= s.max_days)
+                           AND %(filter)s
+                      ORDER BY s.min_days
+                         LIMIT 1) AS new_segment
+                  FROM scoped sc
+             LEFT JOIN last_order lo
+                    ON lo.commercial_id = sc.commercial_partner_id AND sc.active
+                 WHERE lo.last_date IS NOT NULL OR sc.old_date IS NOT NULL
+                    OR sc.old_segment IS NOT NULL
+            )
+            INSERT INTO winback_recompute_tmp
+            SELECT id, last_date, old_segment, new_segment
+              FROM target p
+             WHERE last_date IS DISTINCT FROM old_date
+                OR new_segment IS DISTINCT FROM old_segment
+                """,
+                key=key,
+                scope=scope,
+                tz=tz,
+                company=company.id,
+                today=today,
+                filter=filter_sql,
+            )
+        )
+        changed = self.env.cr.rowcount
+        if changed:
+            self._apply_recompute(key)
+        if commercial_ids:
+            Partner.invalidate_model(
+                ["winback_last_order_date", "winback_segment_id", "category_id"]
+            )
+        else:
+            Partner.invalidate_model(
+                ["winback_last_order_date", "winback_segment_id", "category_id"],
+                flush=False,
+            )
+        return changed
+
+    def _apply_recompute(self, key):
+        """Write winback_recompute_tmp into res_partner and the tag relation."""
+        self.env.cr.execute(
+            SQL(
+                """
+            UPDATE res_partner p
+               SET winback_last_order_date = NULLIF(CASE
+                       WHEN t.last_date IS NULL
+                       THEN COALESCE(p.winback_last_order_date, '{}'::jsonb) - %(key)s
+                       ELSE COALESCE(p.winback_last_order_date, '{}'::jsonb)
+                            || jsonb_build_object(%(key)s, t.last_date)
+                   END, '{}'::jsonb),
+                   winback_segment_id = NULLIF(CASE
+                       WHEN t.new_segment IS NULL
+                       THEN COALESCE(p.winback_segment_id, '{}'::jsonb) - %(key)s
+                       ELSE COALESCE(p.winback_segment_id, '{}'::jsonb)
+                            || jsonb_build_object(%(key)s, t.new_segment)
+                   END, '{}'::jsonb)
+              FROM winback_recompute_tmp t
+             WHERE p.id = t.partner_id
+                """,
+                key=key,
+            )
+        )
+        self.env.cr.execute(
+            """
+            DELETE FROM res_partner_res_partner_category_rel r
+             USING winback_recompute_tmp t, winback_segment s
+             WHERE r.partner_id = t.partner_id
+               AND s.id = t.old_segment
+               AND r.category_id = s.tag_id
+               AND t.old_segment IS DISTINCT FROM t.new_segment
+            """
+        )
+        self.env.cr.execute(
+            """
+            INSERT INTO res_partner_res_partner_category_rel
+                            (category_id, partner_id)
+            SELECT s.tag_id, t.partner_id
+              FROM winback_recompute_tmp t
+              JOIN winback_segment s ON s.id = t.new_segment
+             WHERE s.tag_id IS NOT NULL
+            ON CONFLICT DO NOTHING
+            """
+        )
+
+    def _sync_all_tags(self, companies):
+        """Reconcile every segment tag with the segments' members, in bulk:
+        repairs tags a user added or removed by hand."""
+        for company in companies:
+            key = str(company.id)
+            self.env.cr.execute(
+                SQL(
+                    """
+                DELETE FROM res_partner_res_partner_category_rel r
+                 USING winback_segment s, res_partner p
+                 WHERE s.company_id = %(company)s
+                   AND r.category_id = s.tag_id
+                   AND p.id = r.partner_id
+                   AND (p.winback_segment_id ->> %(key)s)::int IS DISTINCT FROM s.id
+                    """,
+                    company=company.id,
+                    key=key,
+                )
+            )
+            self.env.cr.execute(
+                SQL(
+                    """
+                INSERT INTO res_partner_res_partner_category_rel
+                            (category_id, partner_id)
+                SELECT s.tag_id, p.id
+                  FROM res_partner p
+                  JOIN winback_segment s
+                    ON s.id = (p.winback_segment_id ->> %(key)s)::int
+                 WHERE s.tag_id IS NOT NULL
+                   AND p.winback_segment_id ? %(key)s
+                ON CONFLICT DO NOTHING
+                    """,
+                    key=key,
+                )
+            )
+        self.env["res.partner"].invalidate_model(["category_id"], flush=False)

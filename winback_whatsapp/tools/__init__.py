@@ -1,1 +1,2 @@
+from . import cron
 from . import send_window
