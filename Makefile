@@ -1,5 +1,5 @@
 # WhatsApp Win-back: developer entry points. See README.md.
-.PHONY: help setup test lint demo bench-recompute clean
+.PHONY: help setup test lint demo clean bench-recompute
 
 help:
 	@echo "make demo   - run the product at http://localhost:8069 (admin/admin)"
@@ -21,3 +21,6 @@ demo:
 
 clean:
 	rm -rf .venv .state
+
+bench-recompute:
+	bash tools/bench/run.sh recompute $(BENCH_ARGS)

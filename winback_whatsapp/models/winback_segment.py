@@ -1,11 +1,12 @@
 import logging
 import time
+from datetime import timedelta
 
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, split_every
 from odoo.tools.safe_eval import safe_eval
 
 from ..tools.cron import commit_batch, in_test_mode
@@ -21,6 +22,14 @@ LEVERS = [
 # Partners are recomputed in ranges of ids: one transaction per range, so a
 # million customers never sit in one huge transaction.
 RECOMPUTE_CHUNK = 250_000
+# Incremental nights recompute the commercial entities that may have changed,
+# this many at a time.
+INCREMENTAL_CHUNK = 50_000
+INCREMENTAL_MARGIN = timedelta(hours=1)
+FULL_RECOMPUTE_EVERY = timedelta(days=7)
+PARAM_LAST_RUN = "winback_whatsapp.recompute_last_run"
+PARAM_LAST_FULL = "winback_whatsapp.recompute_last_full"
+PARAM_CHECKPOINT = "winback_whatsapp.recompute_checkpoint"
 # A cron run stops after this many seconds and re-triggers itself.
 RECOMPUTE_TIME_BUDGET = 600
 
@@ -240,52 +249,142 @@ class WinbackSegment(models.Model):
     def _cron_recompute(self):
         """Nightly recompute of every company's segments (03:00 by default).
 
-        Works in chunks of partner ids, one transaction each; reports its
-        progress and, past its time budget, re-triggers itself to resume from
-        its checkpoint.
+        The first run, a run after segments were edited and a weekly safety
+        run recompute everyone, in chunks of partner ids, one transaction
+        each, reporting progress and, past the time budget, re-triggering
+        themselves to resume from a checkpoint. Other nights are incremental:
+        only the customers with an order or partner change since the previous
+        run, and those whose days inactive crossed a segment boundary since.
+
+        :return: the number of partners whose values changed
         """
-        companies = self.sudo().search([]).company_id.sorted("id")
-        started = time.monotonic()
         params = self.env["ir.config_parameter"].sudo()
-        checkpoint = params.get_param("winback_whatsapp.recompute_checkpoint", "")
+        companies = self.sudo().search([]).company_id.sorted("id")
+        now = self.env.cr.now()
+        last_run = fields.Datetime.to_datetime(params.get_param(PARAM_LAST_RUN))
+        last_full = fields.Datetime.to_datetime(params.get_param(PARAM_LAST_FULL))
+        checkpoint = params.get_param(PARAM_CHECKPOINT)
+        full = (
+            checkpoint
+            or not last_run
+            or not last_full
+            or now - last_full > FULL_RECOMPUTE_EVERY
+            or self.sudo()
+            .with_context(active_test=False)
+            .search_count([("write_date", ">=", last_run)], limit=1)
+        )
+        if full:
+            changed, finished = self._recompute_full(companies, checkpoint or "")
+            if not finished:
+                return changed
+            run_started = fields.Datetime.to_datetime(
+                checkpoint.split("@")[1] if checkpoint else now
+            )
+            params.set_param(PARAM_LAST_FULL, fields.Datetime.to_string(run_started))
+        else:
+            run_started = now
+            changed = self._recompute_incremental(companies, last_run)
+        params.set_param(PARAM_LAST_RUN, fields.Datetime.to_string(run_started))
+        commit_batch(self.env.cr)
+        return changed
+
+    def _recompute_full(self, companies, checkpoint):
+        """Everyone, chunk by chunk. Returns (changed, finished)."""
+        params = self.env["ir.config_parameter"].sudo()
+        started = time.monotonic()
+        position, _sep, run_started = checkpoint.partition("@")
+        run_started = run_started or fields.Datetime.to_string(self.env.cr.now())
         start_company, start_id = (
-            (int(part) for part in checkpoint.split(":")) if checkpoint else (0, 0)
+            (int(part) for part in position.split(":")) if position else (0, 0)
         )
         max_id = self._max_partner_id()
-        total_chunks = len(companies) * (max_id // RECOMPUTE_CHUNK + 1)
-        done = 0
+        chunks_per_company = max_id // RECOMPUTE_CHUNK + 1
+        total = len(companies) * chunks_per_company
+        done = changed = 0
         for company in companies:
             if company.id < start_company:
-                done += max_id // RECOMPUTE_CHUNK + 1
+                done += chunks_per_company
                 continue
             low = start_id if company.id == start_company else 0
             done += low // RECOMPUTE_CHUNK
             while low <= max_id:
                 high = low + RECOMPUTE_CHUNK - 1
-                self._recompute_chunk(company, (low, high))
+                changed += self._recompute_chunk(company, id_range=(low, high))
                 low = high + 1
                 done += 1
-                params.set_param(
-                    "winback_whatsapp.recompute_checkpoint", f"{company.id}:{low}"
-                )
+                params.set_param(PARAM_CHECKPOINT, f"{company.id}:{low}@{run_started}")
                 self.env["ir.cron"]._notify_progress(
-                    done=done, remaining=max(total_chunks - done, 0)
+                    done=done, remaining=max(total - done, 0)
                 )
                 commit_batch(self.env.cr)
                 if time.monotonic() - started > RECOMPUTE_TIME_BUDGET:
                     self.env.ref(
                         "winback_whatsapp.ir_cron_winback_recompute"
                     )._trigger()
-                    return False
-        params.set_param("winback_whatsapp.recompute_checkpoint", "")
+                    return changed, False
+        params.set_param(PARAM_CHECKPOINT, "")
         self._sync_all_tags(companies)
-        commit_batch(self.env.cr)
-        return True
+        return changed, True
 
-    def _recompute_chunk(self, company, id_range):
+    def _recompute_incremental(self, companies, last_run):
+        """Only the customers whose values may have changed since
+        ``last_run``: an order or the partner itself was written since (with
+        a margin for transactions that were still open), or the days since
+        their last purchase crossed a segment boundary."""
+        since = last_run - INCREMENTAL_MARGIN
+        changed = 0
+        for company in companies:
+            key = str(company.id)
+            tz = company.partner_id.tz or "UTC"
+            today = fields.Date.context_today(self.with_context(tz=tz))
+            last_day = fields.Date.context_today(
+                self.with_context(tz=tz), timestamp=last_run
+            )
+            segments = self.sudo().search([("company_id", "=", company.id)])
+            bounds = sorted(
+                set(segments.mapped("min_days"))
+                | {s.max_days + 1 for s in segments if s.max_days}
+            )
+            self.env.flush_all()
+            self.env.cr.execute(
+                SQL(
+                    """
+                SELECT buyer.commercial_partner_id
+                  FROM sale_order so JOIN res_partner buyer ON buyer.id = so.partner_id
+                 WHERE so.company_id = %(company)s AND so.write_date >= %(since)s
+                 UNION
+                SELECT commercial_partner_id FROM res_partner
+                 WHERE write_date >= %(since)s
+                 UNION
+                SELECT commercial_partner_id FROM res_partner
+                 WHERE winback_last_order_date ? %(key)s
+                   AND EXISTS (
+                       SELECT 1 FROM unnest(%(bounds)s::int[]) bound
+                        WHERE %(today)s - (winback_last_order_date ->> %(key)s)::date
+                              >= bound
+                          AND %(last_day)s - (winback_last_order_date ->> %(key)s)::date
+                              < bound)
+                    """,
+                    company=company.id,
+                    since=since,
+                    key=key,
+                    bounds=bounds,
+                    today=today,
+                    last_day=last_day,
+                )
+            )
+            commercial_ids = sorted(row[0] for row in self.env.cr.fetchall() if row[0])
+            for chunk in split_every(INCREMENTAL_CHUNK, commercial_ids):
+                changed += self._recompute_chunk(company, commercial_ids=list(chunk))
+                commit_batch(self.env.cr)
+        return changed
+
+    def _recompute_chunk(self, company, id_range=None, commercial_ids=None):
         for attempt in range(5):
             try:
-                return self._recompute_company(company, id_range=id_range)
+                return self._recompute_company(
+                    company, id_range=id_range, commercial_ids=commercial_ids
+                )
             except pg_errors.SerializationFailure:
                 # An order confirmed meanwhile touched a partner of the chunk:
                 # start the chunk again on a fresh snapshot.
@@ -309,7 +408,7 @@ class WinbackSegment(models.Model):
         if not partners:
             return True
         for company in self.sudo().search([]).company_id:
-            self._recompute_company(company, commercial_ids=tuple(partners.ids))
+            self._recompute_company(company, commercial_ids=partners.ids)
         return True
 
     @api.model
@@ -337,7 +436,7 @@ class WinbackSegment(models.Model):
         segments = self.sudo().search([("company_id", "=", company.id)])
 
         if commercial_ids:
-            scope = SQL("p.commercial_partner_id IN %s", commercial_ids)
+            scope = SQL("p.commercial_partner_id = ANY(%s)", list(commercial_ids))
         elif id_range:
             scope = SQL("p.id BETWEEN %s AND %s", *id_range)
         else:

@@ -1,7 +1,10 @@
 from datetime import datetime, timedelta
+from unittest.mock import patch
 
 from odoo.exceptions import ValidationError
 from odoo.tests import freeze_time, tagged
+
+from odoo.addons.winback_whatsapp.models import winback_segment
 
 from .common import WinbackCase
 
@@ -230,3 +233,55 @@ class TestSegment(WinbackCase):
         Segment = self.Segment
         self.assertEqual(Segment._recompute_company(self.company), 1)
         self.assertEqual(Segment._recompute_company(self.company), 0)
+
+    def test_incremental_night_picks_boundary_crossers(self):
+        """After a full run, the next night only recomputes what may have
+        changed: here, the customer whose 60th day has come."""
+        crossing = self._partner("Crossing tonight")
+        self._order(crossing, days_ago=59)
+        steady = self._partner("Steady")
+        self._order(steady, days_ago=100)
+        self._recompute()
+        self.assertFalse(crossing.winback_segment_id)
+        # Everything was written days ago, as in a real shop.
+        self.env.flush_all()
+        for table in ("res_partner", "sale_order", "winback_segment"):
+            self.env.cr.execute(
+                f"UPDATE {table} SET write_date = write_date - interval '10 days'"
+            )
+        with freeze_time(datetime.now() + timedelta(days=1)):
+            changed = self.Segment._cron_recompute()
+            self.assertEqual(changed, 1)
+            self.assertEqual(crossing.winback_segment_id, self.lukewarm)
+            self.assertEqual(crossing.winback_days_inactive, 60)
+            self.assertEqual(steady.winback_segment_id, self.cooling)
+
+    def test_full_recompute_resumes_from_checkpoint(self):
+        """Past its time budget the cron stops after a chunk, re-triggers
+        itself and resumes where it stopped."""
+        partners = self.env["res.partner"]
+        for index in range(6):
+            partners |= self._partner(f"Customer {index}")
+            self._order(partners[-1], days_ago=200)
+        self.env.invalidate_all()
+        self.assertFalse(partners.winback_segment_id)  # dates moved after confirm
+        cron = self.env.ref("winback_whatsapp.ir_cron_winback_recompute")
+        chunk = max(partners.ids) // 3 + 1
+        param = self.env["ir.config_parameter"]
+        runs = 0
+        with (
+            patch.object(winback_segment, "RECOMPUTE_CHUNK", chunk),
+            patch.object(winback_segment, "RECOMPUTE_TIME_BUDGET", -1),
+        ):
+            while True:
+                runs += 1
+                self.Segment._cron_recompute()
+                if not param.get_param(winback_segment.PARAM_CHECKPOINT):
+                    break
+                self.assertTrue(
+                    self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+                )
+                self.assertLess(runs, 10)
+        self.assertGreaterEqual(runs, 3)
+        self.assertEqual(partners.winback_segment_id, self.cold)
+        self.assertTrue(param.get_param(winback_segment.PARAM_LAST_FULL))

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Run one benchmark: `bash tools/bench/run.sh <name> [options]`.
+# Installs the addon into a scratch database winback_bench_<name>, runs
+# tools/bench/<name>.py against it, then drops the database.
+source "$(dirname "$0")/../common.sh"
+NAME=$1; shift
+DB=winback_bench_$NAME
+drop_db "$DB"
+echo ">> installing winback_whatsapp into $DB" >&2
+odoo_bin -d "$DB" -i winback_whatsapp --without-demo=all --stop-after-init --no-http \
+    --log-level=warn --logfile="$ROOT/.state/install-$DB.log"
+trap 'drop_db "$DB"' EXIT
+"$PY" "tools/bench/$NAME.py" --config "$ODOO_CONF" --database "$DB" "$@"
