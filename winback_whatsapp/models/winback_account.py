@@ -1,6 +1,13 @@
+import logging
 import secrets
+from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..tools.whatsapp_api import SimulatorApi, WhatsAppApi, WhatsAppError
+
+_logger = logging.getLogger(__name__)
 
 
 class WinbackAccount(models.Model):
@@ -80,3 +87,87 @@ class WinbackAccount(models.Model):
         for account in self:
             key = account.sudo().webhook_key
             account.webhook_url = key and f"{base_url}/winback_whatsapp/webhook/{key}"
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_test_connection(self):
+        self.ensure_one()
+        try:
+            info = self._get_api().check_connection()
+        except WhatsAppError as error:
+            raise UserError(
+                self.env._("Connection failed: %(error)s", error=error.text)
+            ) from error
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._(
+                    "Connected to %(number)s.",
+                    number=info.get("display_phone_number") or info.get("id"),
+                ),
+            },
+        }
+
+    def action_resume(self):
+        self.write({"state": "active", "pause_reason": False})
+
+    def action_sync_templates(self):
+        """Import the business account's templates and their review status."""
+        self.ensure_one()
+        try:
+            remote = list(self._get_api().list_templates())
+        except WhatsAppError as error:
+            raise UserError(
+                self.env._("Template sync failed: %(error)s", error=error.text)
+            ) from error
+        self.env["winback.template"]._sync_from_meta(self, remote)
+        return self.env["ir.actions.act_window"]._for_xml_id(
+            "winback_whatsapp.winback_template_action"
+        )
+
+    # ------------------------------------------------------------
+    # BUSINESS METHODS
+    # ------------------------------------------------------------
+
+    def _get_api(self, session=None):
+        self.ensure_one()
+        api_class = SimulatorApi if self.provider == "simulator" else WhatsAppApi
+        return api_class(self, session=session)
+
+    def _recipients_last_24h(self):
+        """Numbers this account sent to in the rolling last 24 hours: Meta's
+        messaging tier limits how many unique customers that may be."""
+        self.ensure_one()
+        self.env.cr.execute(
+            """
+            SELECT DISTINCT phone_e164 FROM winback_message
+             WHERE account_id = %s AND direction = 'outbound'
+               AND sent_at >= %s AND phone_e164 IS NOT NULL
+            """,
+            [self.id, fields.Datetime.now() - timedelta(hours=24)],
+        )
+        return {row[0] for row in self.env.cr.fetchall()}
+
+    def _pause(self, reason):
+        """Stop every send of these accounts and alert: the account needs an
+        administrator (token expired, payment issue, account locked)."""
+        for account in self.filtered(lambda a: a.state == "active"):
+            account.write({"state": "paused", "pause_reason": reason})
+            _logger.warning("WhatsApp account %s paused: %s", account.id, reason)
+            sequences = (
+                self.env["winback.sequence"]
+                .sudo()
+                .search([("account_id", "=", account.id), ("state", "=", "running")])
+            )
+            for sequence in sequences:
+                sequence._alert_responsible(
+                    self.env._(
+                        "WhatsApp account %(account)s paused: %(reason)s",
+                        account=account.name,
+                        reason=reason,
+                    )
+                )

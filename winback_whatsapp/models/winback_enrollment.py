@@ -1,4 +1,12 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..tools.cron import commit_batch
+from ..tools.send_window import customer_timezone, next_window_start
+
+QUEUE_BATCH = 1000
 
 ENROLLMENT_STATES = [
     ("holdout", "Holdout"),
@@ -53,19 +61,190 @@ class WinbackEnrollment(models.Model):
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
+    def action_view_messages(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Messages"),
+            "res_model": "winback.message",
+            "view_mode": "list,form",
+            "domain": [("enrollment_id", "=", self.id)],
+        }
+
     @api.model
     def _register_orders(self, orders):
-        """Purchase exit: confirmed ``orders`` convert the running enrollments
-        of their customers within the attribution window."""
+        """Purchase exit: a confirmed order of an enrolled customer (or of
+        anyone of their commercial entity) within the attribution window
+        converts the enrollment, records the revenue and stops its messages.
+        Holdout customers are measured the same way, for the lift."""
+        for order in orders.filtered(lambda o: o.state == "sale"):
+            family = self.env["res.partner"].search(
+                [
+                    (
+                        "commercial_partner_id",
+                        "=",
+                        order.partner_id.commercial_partner_id.id,
+                    )
+                ]
+            )
+            candidates = self.sudo().search(
+                [
+                    ("partner_id", "in", family.ids),
+                    ("company_id", "=", order.company_id.id),
+                    ("state", "in", ("running", "holdout", "replied")),
+                ]
+            )
+            for enrollment in candidates:
+                sequence = enrollment.sequence_id
+                start = enrollment.last_sent_at or enrollment.create_date
+                if order.date_order > start + timedelta(days=sequence.attribution_days):
+                    continue
+                enrollment.write(
+                    {
+                        "state": "converted",
+                        "order_id": order.id,
+                        "revenue": order.currency_id._convert(
+                            order.amount_untaxed,
+                            enrollment.currency_id,
+                            order.company_id,
+                            order.date_order.date(),
+                        ),
+                        "outcome_date": fields.Datetime.now(),
+                        "step_id": False,
+                        "next_send_at": False,
+                    }
+                )
+                enrollment.message_ids.filtered(
+                    lambda m: m.direction == "outbound" and m.state == "queued"
+                ).write({"state": "cancelled"})
         return True
 
+    def _cancel(self):
+        self.write(
+            {
+                "state": "cancelled",
+                "outcome_date": fields.Datetime.now(),
+                "step_id": False,
+                "next_send_at": False,
+            }
+        )
+        self.message_ids.filtered(
+            lambda m: m.direction == "outbound" and m.state == "queued"
+        ).write({"state": "cancelled"})
+
+    @api.model
+    def _cron_advance(self):
+        """Every few minutes: queue the messages that are due, and end the
+        sequences of customers who stayed silent after the last call."""
+        self._queue_due_messages()
+        self._mark_dormant()
+
+    @api.model
     def _queue_due_messages(self):
         """Queue the next step's message of running enrollments that are due,
         scheduled inside the sequence's send window in the customer's time
-        zone."""
-        return True
+        zone. Enrollments are claimed with SKIP LOCKED: several workers share
+        the work; the unique (enrollment, step) index forbids a second copy."""
+        queued = 0
+        while True:
+            self.env.flush_all()
+            self.env.cr.execute(
+                SQL(
+                    """
+                    SELECT e.id FROM winback_enrollment e
+                      JOIN winback_sequence s ON s.id = e.sequence_id
+                     WHERE e.state = 'running' AND s.state = 'running'
+                       AND e.step_id IS NOT NULL AND e.next_send_at <= %s
+                     ORDER BY e.next_send_at, e.id
+                     LIMIT %s
+                       FOR UPDATE OF e SKIP LOCKED
+                    """,
+                    fields.Datetime.now(),
+                    QUEUE_BATCH,
+                )
+            )
+            enrollments = self.browse(row[0] for row in self.env.cr.fetchall())
+            if not enrollments:
+                return queued
+            self.env["winback.message"].create(
+                [enrollment._prepare_message_vals() for enrollment in enrollments]
+            )
+            enrollments.write({"next_send_at": False})
+            queued += len(enrollments)
+            commit_batch(self.env.cr)
+
+    def _prepare_message_vals(self):
+        self.ensure_one()
+        sequence = self.sequence_id
+        partner = self.partner_id
+        tz = customer_timezone(
+            partner.tz, self.phone_e164, sequence.company_id.partner_id.tz
+        )
+        scheduled = next_window_start(
+            max(self.next_send_at, fields.Datetime.now()),
+            tz,
+            sequence.window_start,
+            sequence.window_end,
+            sequence._window_weekdays(),
+        )
+        return {
+            "direction": "outbound",
+            "enrollment_id": self.id,
+            "step_id": self.step_id.id,
+            "partner_id": partner.id,
+            "account_id": sequence.account_id.id,
+            "company_id": sequence.company_id.id,
+            "template_id": self.step_id.template_id.id,
+            "phone_e164": self.phone_e164 or partner.phone_sanitized,
+            "scheduled_at": scheduled,
+            "state": "queued",
+        }
 
     def _on_message_sent(self, messages):
-        """A step's message left: advance these enrollments to their next step
-        (or, after the last step, start the grace period before dormancy)."""
+        """Messages left: advance their enrollments to the next step, or after
+        the last step start the grace period before dormancy."""
+        for message in messages.filtered("step_id"):
+            enrollment = message.enrollment_id
+            if enrollment.state != "running":
+                continue
+            steps = list(enrollment.sequence_id.step_ids)  # in the sequence's order
+            position = steps.index(message.step_id) if message.step_id in steps else -1
+            next_step = (
+                steps[position + 1]
+                if 0 <= position < len(steps) - 1
+                else self.env["winback.step"]
+            )
+            sent_at = message.sent_at or fields.Datetime.now()
+            enrollment.write(
+                {
+                    "last_sent_at": sent_at,
+                    "step_id": next_step.id,
+                    "next_send_at": next_step
+                    and sent_at + timedelta(days=next_step.delay_days),
+                }
+            )
         return True
+
+    @api.model
+    def _mark_dormant(self):
+        """Silence exit: no reply within the grace period after the last step
+        makes the enrollment and the customer dormant, for good."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT e.id FROM winback_enrollment e
+              JOIN winback_sequence s ON s.id = e.sequence_id
+             WHERE e.state = 'running' AND e.step_id IS NULL
+               AND e.last_sent_at IS NOT NULL
+               AND e.last_sent_at + make_interval(days => s.grace_days) <= %s
+               AND NOT EXISTS (SELECT 1 FROM winback_message m
+                                WHERE m.enrollment_id = e.id
+                                  AND m.state IN ('queued', 'sending'))
+               FOR UPDATE OF e SKIP LOCKED
+            """,
+            [fields.Datetime.now()],
+        )
+        enrollments = self.browse(row[0] for row in self.env.cr.fetchall())
+        enrollments.write({"state": "dormant", "outcome_date": fields.Datetime.now()})
+        enrollments.partner_id.write({"winback_dormant": True})
+        return enrollments

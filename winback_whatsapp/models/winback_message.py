@@ -1,4 +1,22 @@
-from odoo import fields, models
+import json
+import time
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL
+
+from ..tools.cron import commit_batch
+from ..tools.send_window import customer_timezone, next_window_start
+from ..tools.whatsapp_api import RETRYABLE_CODES, WhatsAppError
+
+SEND_BATCH = 200
+SEND_TIME_BUDGET = 240  # seconds a cron run sends before re-triggering
+SENDING_TIMEOUT = timedelta(minutes=30)
+MAX_ATTEMPTS = 5
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CODES = RETRYABLE_CODES
+ACCOUNT_ERRORS = {"190", "131042", "368", "131031"}
 
 OPT_OUT_ERROR = "131050"
 
@@ -57,6 +75,9 @@ class WinbackMessage(models.Model):
     read_at = fields.Datetime()
     failed_at = fields.Datetime()
     received_at = fields.Datetime()
+    render_params = fields.Text(
+        "Sent parameters", readonly=True, help="The template parameters, as sent."
+    )
 
     def init(self):
         # At most one outbound message per (enrollment, step): the database
@@ -80,22 +101,277 @@ class WinbackMessage(models.Model):
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
-    def _apply_error(self, code, text):
-        """Apply the error policy to messages Meta (or the send) failed.
+    @api.model
+    def _cron_send(self, batch_size=SEND_BATCH):
+        """Send the queued messages that are due.
 
-        ``code`` is Meta's error code as a string, ``text`` its title/details.
+        Messages are claimed with FOR UPDATE SKIP LOCKED, so several cron
+        workers on several servers share the queue. Each claimed batch is
+        marked ``sending`` and committed BEFORE any HTTP call: after a crash a
+        message is never sent twice; it stays ``sending`` until a status
+        webhook reconciles it, or ends failed with "outcome unknown".
+        Re-triggers itself while due work remains.
         """
+        self._fail_stuck_sending()
+        sent_total = 0
+        started = time.monotonic()
+        while time.monotonic() - started < SEND_TIME_BUDGET:
+            messages = self._claim_due(batch_size)
+            if not messages:
+                break
+            ready = messages._prepare_send()
+            # The claim is committed: the messages are now 'sending', whatever
+            # happens to this process during the HTTP calls.
+            commit_batch(self.env.cr)
+            sent_total += len(ready._send_claimed())
+            commit_batch(self.env.cr)
+            self.env["ir.cron"]._notify_progress(done=sent_total, remaining=0)
+        if self._claim_due(1, lock=False):
+            self.env.ref("winback_whatsapp.ir_cron_winback_send")._trigger()
+        return sent_total
+
+    def _claim_due(self, limit, lock=True):
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT m.id FROM winback_message m
+                  JOIN winback_account a ON a.id = m.account_id
+             LEFT JOIN winback_enrollment e ON e.id = m.enrollment_id
+             LEFT JOIN winback_sequence s ON s.id = e.sequence_id
+                 WHERE m.direction = 'outbound' AND m.state = 'queued'
+                   AND (m.scheduled_at IS NULL OR m.scheduled_at <= %(now)s)
+                   AND a.state = 'active' AND a.active
+                   AND (s.id IS NULL OR s.state = 'running')
+              ORDER BY m.scheduled_at NULLS FIRST, m.id
+                 LIMIT %(limit)s
+                %(lock)s
+                """,
+                now=fields.Datetime.now(),
+                limit=limit,
+                lock=SQL("FOR UPDATE OF m SKIP LOCKED") if lock else SQL(""),
+            )
+        )
+        return self.browse(row[0] for row in self.env.cr.fetchall())
+
+    def _prepare_send(self):
+        """Check again, at send time, what may have changed since queuing:
+        consent, blacklist, send window, daily limit; render the text.
+        Returns the messages to send, marked ``sending``."""
         now = fields.Datetime.now()
+        blacklisted = set(
+            self.env["phone.blacklist"]
+            .sudo()
+            .search([("number", "in", [m.phone_e164 for m in self if m.phone_e164])])
+            .mapped("number")
+        )
+        ready = self.browse()
+        recipients = {}
+        for message in self:
+            partner = message.partner_id
+            promotional = bool(message.enrollment_id)
+            if promotional and (
+                not partner.winback_consent_date or not partner.winback_consent_source
+            ):
+                message._cancel_with(self.env._("No WhatsApp marketing consent."))
+                continue
+            if promotional and (
+                message.phone_e164 in blacklisted or partner.winback_dormant
+            ):
+                message._cancel_with(self.env._("Number blacklisted or dormant."))
+                continue
+            if not message.phone_e164:
+                message._fail_with("invalid_number", self.env._("No valid number."))
+                continue
+            sequence = message.enrollment_id.sequence_id
+            if sequence:
+                tz = customer_timezone(
+                    partner.tz, message.phone_e164, sequence.company_id.partner_id.tz
+                )
+                opens = next_window_start(
+                    now,
+                    tz,
+                    sequence.window_start,
+                    sequence.window_end,
+                    sequence._window_weekdays(),
+                )
+                if opens != now:
+                    message.scheduled_at = opens
+                    continue
+            account = message.account_id
+            if account.id not in recipients:
+                recipients[account.id] = account._recipients_last_24h()
+            seen = recipients[account.id]
+            if (
+                message.phone_e164 not in seen
+                and len(seen) >= account.daily_recipient_limit > 0
+            ):
+                message.scheduled_at = now + timedelta(hours=1)
+                continue
+            if message.template_id:
+                try:
+                    params, text = message.template_id._render(
+                        partner, message.enrollment_id
+                    )
+                except UserError as error:
+                    message._fail_with("missing_value", str(error))
+                    continue
+                message.body = text
+                message.render_params = json.dumps(params)
+            seen.add(message.phone_e164)
+            ready |= message
+        ready.write(
+            {"state": "sending", "attempt_count": 0} if False else {"state": "sending"}
+        )
+        for message in ready:
+            message.attempt_count += 1
+            message.biz_opaque_callback_data = f"winback:{message.id}"
+        self.env.flush_all()
+        return ready
+
+    def _send_claimed(self):
+        """HTTP calls for messages marked ``sending``; returns those accepted."""
+        sent = self.browse()
+        by_account = {}
+        for message in self:
+            by_account.setdefault(message.account_id, self.browse())
+            by_account[message.account_id] |= message
+        for account, messages in by_account.items():
+            api = account._get_api()
+            interval = (
+                1.0 / account.messages_per_second if account.messages_per_second else 0
+            )
+            for message in messages:
+                tick = time.monotonic()
+                try:
+                    message._call_provider(api)
+                except WhatsAppError as error:
+                    message._apply_error(error.code, error.text, error.http_status)
+                else:
+                    sent |= message
+                if account.state != "active":
+                    break
+                wait = interval - (time.monotonic() - tick)
+                if wait > 0:
+                    time.sleep(wait)
+            (messages - sent).filtered(lambda m: m.state == "sending").write(
+                {"state": "queued"}
+            )
+        self.env["winback.enrollment"]._on_message_sent(sent)
+        if any(m.account_id.provider == "simulator" for m in sent):
+            sent.filtered(
+                lambda m: m.account_id.provider == "simulator"
+            )._simulate_read()
+        return sent
+
+    def _call_provider(self, api):
+        self.ensure_one()
+        opaque = self.biz_opaque_callback_data
+        if self.template_id:
+            wamid = api.send_template(
+                self.phone_e164,
+                self.template_id.name,
+                self.template_id.language,
+                json.loads(self.render_params or "[]"),
+                stop_payload=self.template_id.stop_payload,
+                opaque=opaque,
+            )
+        else:
+            wamid = api.send_text(self.phone_e164, self.body, opaque=opaque)
+        self.write({"wamid": wamid, "state": "sent", "sent_at": fields.Datetime.now()})
+
+    def _simulate_read(self):
+        now = fields.Datetime.now()
+        self.write({"state": "read", "delivered_at": now, "read_at": now})
+
+    def _cancel_with(self, reason):
+        self.write({"state": "cancelled", "error_message": reason})
+
+    def _fail_with(self, code, text):
         self.write(
             {
                 "state": "failed",
                 "error_code": code,
                 "error_message": text,
-                "failed_at": now,
+                "failed_at": fields.Datetime.now(),
             }
         )
-        if code == OPT_OUT_ERROR:
-            self.partner_id._winback_opt_out(
-                self.env._("WhatsApp error 131050: the customer stopped marketing.")
-            )
+        self._end_enrollments()
+
+    def _end_enrollments(self):
+        self.enrollment_id.filtered(lambda e: e.state == "running").write(
+            {
+                "state": "failed",
+                "outcome_date": fields.Datetime.now(),
+                "step_id": False,
+                "next_send_at": False,
+            }
+        )
+
+    def _fail_stuck_sending(self):
+        """A message left ``sending`` by a crash is never resent blindly: past
+        the timeout, without a status webhook to reconcile it, it ends failed
+        with "outcome unknown"."""
+        stuck = self.search(
+            [
+                ("state", "=", "sending"),
+                ("write_date", "<", fields.Datetime.now() - SENDING_TIMEOUT),
+            ]
+        )
+        stuck._fail_with(
+            "outcome_unknown",
+            self.env._(
+                "Outcome unknown: the sender stopped during the call to WhatsApp. "
+                "Not resent, to never send twice."
+            ),
+        )
+
+    def _apply_error(self, code, text, http_status=None):
+        """Apply the error policy to messages WhatsApp refused.
+
+        ``code`` is Meta's error code as a string (or timeout/connection)."""
+        code = str(code)
+        now = fields.Datetime.now()
+        base = {"error_code": code, "error_message": text}
+        retryable = code in RETRY_CODES or (http_status or 0) >= 500
+        for message in self:
+            if retryable and message.attempt_count < MAX_ATTEMPTS:
+                delay = RETRY_BASE * (2 ** max(message.attempt_count - 1, 0))
+                message.write({**base, "state": "queued", "scheduled_at": now + delay})
+            elif code == "131049" and message.attempt_count < MAX_ATTEMPTS:
+                message.write(
+                    {
+                        **base,
+                        "state": "queued",
+                        "scheduled_at": now + timedelta(hours=24, minutes=5),
+                    }
+                )
+            elif code.startswith("132"):
+                message.write({**base, "state": "queued"})
+                sequence = message.enrollment_id.sequence_id
+                if sequence.state == "running":
+                    sequence.state = "paused"
+                    sequence._alert_responsible(
+                        self.env._(
+                            "Sequence paused: WhatsApp refused template %(template)s "
+                            "(%(code)s: %(text)s).",
+                            template=message.template_id.name,
+                            code=code,
+                            text=text,
+                        )
+                    )
+            elif code in ACCOUNT_ERRORS:
+                message.write({**base, "state": "queued"})
+                message.account_id._pause(f"({code}) {text}")
+            else:
+                message.write({**base, "state": "failed", "failed_at": now})
+                if code == OPT_OUT_ERROR:
+                    message.partner_id._winback_opt_out(
+                        self.env._(
+                            "WhatsApp error 131050: the customer stopped marketing "
+                            "messages."
+                        ),
+                        numbers=[message.phone_e164] if message.phone_e164 else None,
+                    )
+                message._end_enrollments()
         return True

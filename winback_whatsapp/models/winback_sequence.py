@@ -1,10 +1,41 @@
-from odoo import fields, models
+import logging
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL, html_escape
+
+from ..tools.cron import commit_batch
+
+_logger = logging.getLogger(__name__)
+
+# Why a customer of the sequence's segments is not enrolled, in the order the
+# checks apply (like the SMS composer's cancel codes).
+INELIGIBLE_REASONS = [
+    ("other_company", "Belongs to another company"),
+    ("no_consent", "No WhatsApp marketing consent"),
+    ("invalid_number", "No valid mobile or phone number"),
+    ("blacklisted", "Number blacklisted (STOP)"),
+    ("dormant", "Dormant"),
+    ("already_enrolled", "Already in a running win-back"),
+    ("cooldown", "Contacted by a win-back recently"),
+    ("reentry", "Enrolled in this sequence recently"),
+]
+WEEKDAY_FIELDS = [
+    "window_monday",
+    "window_tuesday",
+    "window_wednesday",
+    "window_thursday",
+    "window_friday",
+    "window_saturday",
+    "window_sunday",
+]
 
 
 class WinbackSequence(models.Model):
     _name = "winback.sequence"
     _description = "Win-back Sequence"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "id desc"
 
     name = fields.Char(required=True, tracking=True)
@@ -96,3 +127,294 @@ class WinbackSequence(models.Model):
         help="The deadline placeholder is the enrollment date plus this many days.",
     )
     enrollment_ids = fields.One2many("winback.enrollment", "sequence_id")
+    enrolled_count = fields.Integer("Enrolled", compute="_compute_stats")
+    holdout_count = fields.Integer("Holdout", compute="_compute_stats")
+    sent_count = fields.Integer("Sent", compute="_compute_stats")
+    replied_count = fields.Integer("Replied", compute="_compute_stats")
+    converted_count = fields.Integer("Converted", compute="_compute_stats")
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    revenue = fields.Monetary(compute="_compute_stats")
+    preview_html = fields.Html(
+        "Eligibility preview", compute="_compute_preview_html", sanitize=False
+    )
+
+    def _compute_stats(self):
+        Enrollment = self.env["winback.enrollment"]
+        stats = {
+            (sequence.id, state, holdout): (count, revenue)
+            for sequence, state, holdout, count, revenue in Enrollment._read_group(
+                [("sequence_id", "in", self.ids)],
+                ["sequence_id", "state", "is_holdout"],
+                ["__count", "revenue:sum"],
+            )
+        }
+        sent = dict(
+            self.env["winback.message"]._read_group(
+                [
+                    ("sequence_id", "in", self.ids),
+                    ("direction", "=", "outbound"),
+                    ("state", "in", ("sent", "delivered", "read")),
+                ],
+                ["sequence_id"],
+                ["__count"],
+            )
+        )
+        for sequence in self:
+            rows = {k: v for k, v in stats.items() if k[0] == sequence.id}
+            treated = {k: v for k, v in rows.items() if not k[2]}
+            sequence.enrolled_count = sum(v[0] for v in treated.values())
+            sequence.holdout_count = sum(v[0] for k, v in rows.items() if k[2])
+            sequence.replied_count = treated.get((sequence.id, "replied", False), (0,))[
+                0
+            ]
+            converted = treated.get((sequence.id, "converted", False), (0, 0))
+            sequence.converted_count = converted[0]
+            sequence.revenue = converted[1]
+            sequence.sent_count = sent.get(sequence, 0)
+
+    @api.depends("segment_ids", "company_id")
+    def _compute_preview_html(self):
+        labels = dict(INELIGIBLE_REASONS, eligible=self.env._("Eligible"))
+        for sequence in self:
+            if not sequence.id or not sequence.segment_ids:
+                sequence.preview_html = False
+                continue
+            counts = sequence._eligibility_counts()
+            rows = "".join(
+                f"<tr><td>{html_escape(labels[reason])}</td>"
+                f"<td class='text-end'>{counts[reason]}</td></tr>"
+                for reason in ["eligible"] + [r for r, _l in INELIGIBLE_REASONS]
+                if counts.get(reason)
+            )
+            sequence.preview_html = (
+                f"<table class='table table-sm'><tbody>{rows}</tbody></table>"
+                if rows
+                else self.env._("No customer in these segments yet.")
+            )
+
+    @api.constrains("window_start", "window_end", *WEEKDAY_FIELDS)
+    def _check_window(self):
+        for sequence in self:
+            if not 0 <= sequence.window_start < sequence.window_end <= 24:
+                raise ValidationError(
+                    self.env._("The send window must start before it ends.")
+                )
+            if not sequence._window_weekdays():
+                raise ValidationError(
+                    self.env._("The send window needs at least one weekday.")
+                )
+
+    @api.constrains("holdout_percent")
+    def _check_holdout(self):
+        for sequence in self:
+            if not 0 <= sequence.holdout_percent <= 50:
+                raise ValidationError(
+                    self.env._("The holdout group is between 0% and 50%.")
+                )
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_start(self):
+        for sequence in self:
+            sequence._check_startable()
+        self.write({"state": "running"})
+        self.env.ref("winback_whatsapp.ir_cron_winback_enroll")._trigger()
+
+    def action_pause(self):
+        self.filtered(lambda s: s.state == "running").write({"state": "paused"})
+
+    def action_done(self):
+        """End the sequence cleanly: nothing more is sent, running customers
+        leave it as cancelled."""
+        self.write({"state": "done"})
+        enrollments = self.env["winback.enrollment"].search(
+            [("sequence_id", "in", self.ids), ("state", "=", "running")]
+        )
+        enrollments._cancel()
+
+    def action_enroll_now(self):
+        self._enroll()
+
+    # ------------------------------------------------------------
+    # BUSINESS METHODS
+    # ------------------------------------------------------------
+
+    def _window_weekdays(self):
+        return {day for day, fname in enumerate(WEEKDAY_FIELDS) if self[fname]}
+
+    def _check_startable(self):
+        if not self.segment_ids:
+            raise UserError(
+                self.env._("Sequence %(name)s has no segment.", name=self.name)
+            )
+        if not 2 <= len(self.step_ids) <= 3:
+            raise UserError(
+                self.env._(
+                    "A win-back sequence has two or three messages: %(name)s has "
+                    "%(count)s.",
+                    name=self.name,
+                    count=len(self.step_ids),
+                )
+            )
+        not_approved = self.step_ids.template_id.filtered(
+            lambda t: t.status != "approved"
+        )
+        if not_approved and self.account_id.provider == "meta":
+            raise UserError(
+                self.env._(
+                    "Templates not approved by Meta yet: %(names)s.",
+                    names=", ".join(not_approved.mapped("name")),
+                )
+            )
+
+    def _alert_responsible(self, note):
+        """Put a to-do on the responsible and a note in the chatter."""
+        for sequence in self:
+            sequence.message_post(body=note, subtype_xmlid="mail.mt_note")
+            sequence.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=self.env._("Win-back sequence needs attention"),
+                note=note,
+                user_id=(sequence.user_id or self.env.user).id,
+            )
+
+    def _eligibility_sql(self):
+        """One row per customer of the sequence's segments: (partner id,
+        segment id, E.164 number, reason), reason 'eligible' or an
+        INELIGIBLE_REASONS code."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        return SQL(
+            """
+            SELECT p.id, (p.winback_segment_id ->> %(key)s)::int AS segment_id,
+                   p.phone_sanitized,
+                   CASE
+                   WHEN p.company_id IS NOT NULL AND p.company_id <> %(company)s
+                        THEN 'other_company'
+                   WHEN p.winback_consent_date IS NULL
+                        OR COALESCE(p.winback_consent_source, '') = ''
+                        THEN 'no_consent'
+                   WHEN p.phone_sanitized IS NULL THEN 'invalid_number'
+                   WHEN EXISTS (SELECT 1 FROM phone_blacklist bl
+                                 WHERE bl.number = p.phone_sanitized AND bl.active)
+                        THEN 'blacklisted'
+                   WHEN p.winback_dormant THEN 'dormant'
+                   WHEN EXISTS (SELECT 1 FROM winback_enrollment e
+                                 WHERE e.partner_id = p.id
+                                   AND e.state IN ('running', 'holdout'))
+                        THEN 'already_enrolled'
+                   WHEN EXISTS (SELECT 1 FROM winback_message m
+                                 WHERE m.partner_id = p.id
+                                   AND m.direction = 'outbound'
+                                   AND m.sent_at >= %(cooldown)s)
+                        THEN 'cooldown'
+                   WHEN EXISTS (SELECT 1 FROM winback_enrollment e
+                                 WHERE e.partner_id = p.id
+                                   AND e.sequence_id = %(sequence)s
+                                   AND e.create_date >= %(reentry)s)
+                        THEN 'reentry'
+                   ELSE 'eligible' END AS reason
+              FROM res_partner p
+             WHERE p.active
+               AND (p.winback_segment_id ->> %(key)s)::int = ANY(%(segments)s)
+            """,
+            key=str(self.company_id.id),
+            company=self.company_id.id,
+            segments=self.segment_ids.ids,
+            sequence=self.id,
+            cooldown=now - timedelta(days=self.cooldown_days),
+            reentry=now - timedelta(days=self.reentry_days),
+        )
+
+    def _eligibility_counts(self):
+        self.ensure_one()
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT reason, count(*) FROM (%s) rows GROUP BY reason",
+                self._eligibility_sql(),
+            )
+        )
+        return dict(self.env.cr.fetchall())
+
+    @api.model
+    def _cron_enroll(self):
+        """Daily, after the segment recompute: enroll the eligible customers
+        of every running sequence, within each sequence's daily cap."""
+        sequences = self.search([("state", "=", "running")])
+        for done, sequence in enumerate(sequences, 1):
+            sequence._enroll()
+            self.env["ir.cron"]._notify_progress(
+                done=done, remaining=len(sequences) - done
+            )
+            commit_batch(self.env.cr)
+
+    def _enroll(self):
+        """Set-based enrollment of this sequence's eligible customers.
+
+        The most recently lapsed come first (the seed's lesson: recent
+        inactives answer best). A seeded hash draws the holdout group, so the
+        draw is reproducible and independent of the order of enrollment.
+        """
+        self.ensure_one()
+        if self.state != "running" or not self.step_ids:
+            return 0
+        now = fields.Datetime.now()
+        cap = None
+        if self.daily_cap:
+            today_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            enrolled_today = self.env["winback.enrollment"].search_count(
+                [("sequence_id", "=", self.id), ("create_date", ">=", today_start)]
+            )
+            cap = max(self.daily_cap - enrolled_today, 0)
+            if not cap:
+                return 0
+        first_step = self.step_ids[0]
+        # Serialize enrollments of one sequence across workers.
+        self.env.cr.execute(
+            "SELECT id FROM winback_sequence WHERE id = %s FOR UPDATE", [self.id]
+        )
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO winback_enrollment
+                       (partner_id, sequence_id, company_id, segment_id, state,
+                        is_holdout, phone_e164, step_id, next_send_at,
+                        create_uid, write_uid, create_date, write_date)
+                SELECT c.id, %(sequence)s, %(company)s, c.segment_id,
+                       CASE WHEN c.holdout THEN 'holdout' ELSE 'running' END,
+                       c.holdout, c.phone_sanitized,
+                       CASE WHEN c.holdout THEN NULL ELSE %(step)s END,
+                       CASE WHEN c.holdout THEN NULL ELSE %(first_send)s END,
+                       %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM (
+                      SELECT e.id, e.segment_id, e.phone_sanitized,
+                             mod(abs(hashtext(e.id || ':' || %(sequence)s || ':'
+                                              || %(seed)s)), 10000)
+                                 < %(holdout)s AS holdout
+                        FROM (%(eligibility)s) e
+                        JOIN winback_segment s ON s.id = e.segment_id
+                       WHERE e.reason = 'eligible'
+                    ORDER BY s.min_days, e.id
+                       LIMIT %(cap)s
+                  ) c
+                """,
+                sequence=self.id,
+                company=self.company_id.id,
+                step=first_step.id,
+                first_send=now + timedelta(days=first_step.delay_days),
+                uid=self.env.uid,
+                now=now,
+                seed=self.holdout_seed,
+                holdout=round(self.holdout_percent * 100),
+                eligibility=self._eligibility_sql(),
+                cap=cap,
+            )
+        )
+        count = self.env.cr.rowcount
+        self.env["winback.enrollment"].invalidate_model()
+        _logger.info("Win-back sequence %s: %s customers enrolled", self.id, count)
+        return count

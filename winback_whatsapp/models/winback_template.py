@@ -1,4 +1,19 @@
-from odoo import fields, models
+import re
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import format_date
+
+PLACEHOLDER = re.compile(r"{{\s*(\d+)\s*}}")
+META_STATUS = {
+    "APPROVED": "approved",
+    "PENDING": "pending",
+    "REJECTED": "rejected",
+    "PAUSED": "paused",
+    "DISABLED": "disabled",
+    "IN_APPEAL": "pending",
+}
 
 
 class WinbackTemplate(models.Model):
@@ -52,3 +67,148 @@ class WinbackTemplate(models.Model):
             "A template exists once per account and language.",
         ),
     ]
+
+    # ------------------------------------------------------------
+    # CONSTRAINTS
+    # ------------------------------------------------------------
+
+    @api.constrains("body", "param_ids")
+    def _check_placeholders(self):
+        for template in self:
+            used = {int(n) for n in PLACEHOLDER.findall(template.body or "")}
+            mapped = set(template.param_ids.mapped("position"))
+            if used - mapped:
+                raise UserError(
+                    self.env._(
+                        "Template %(name)s: map every placeholder to a customer "
+                        "value (missing: %(missing)s).",
+                        name=template.name,
+                        missing=", ".join(
+                            f"{{{{{n}}}}}" for n in sorted(used - mapped)
+                        ),
+                    )
+                )
+
+    # ------------------------------------------------------------
+    # BUSINESS METHODS
+    # ------------------------------------------------------------
+
+    def _render(self, partner, enrollment=None):
+        """The body parameters for ``partner`` and the text a reader sees.
+
+        :return: (list of parameter strings in placeholder order, body text)
+        :raise UserError: a placeholder has neither a value nor a fallback:
+            WhatsApp refuses empty parameters, so nothing is sent.
+        """
+        self.ensure_one()
+        values = {}
+        for param in self.param_ids.sorted("position"):
+            value = (self._param_value(param.source, partner, enrollment) or "").strip()
+            value = value or (param.fallback or "").strip()
+            if not value:
+                raise UserError(
+                    self.env._(
+                        "Template %(template)s: no value for {{%(position)s}} "
+                        "(%(value)s) for %(partner)s and no fallback.",
+                        template=self.name,
+                        position=param.position,
+                        value=dict(param._fields["source"].selection)[param.source],
+                        partner=partner.display_name,
+                    )
+                )
+            values[param.position] = value
+        text = PLACEHOLDER.sub(
+            lambda match: values.get(int(match.group(1)), match.group(0)), self.body
+        )
+        return [values[position] for position in sorted(values)], text
+
+    def _param_value(self, source, partner, enrollment):
+        lang = partner.lang or self.env.lang
+        if source == "first_name":
+            return (partner.name or "").split(" ")[0]
+        if source == "salesperson":
+            return partner.user_id.name or ""
+        if source == "last_order_date":
+            last = partner.winback_last_order_date
+            return format_date(self.env, last, lang_code=lang) if last else ""
+        if source == "last_product":
+            line = (
+                self.env["sale.order.line"]
+                .sudo()
+                .search(
+                    [
+                        (
+                            "order_id.partner_id",
+                            "child_of",
+                            partner.commercial_partner_id.id,
+                        ),
+                        ("order_id.state", "=", "sale"),
+                        ("display_type", "=", False),
+                    ],
+                    order="id desc",
+                    limit=1,
+                )
+            )
+            return line.product_id.name or ""
+        sequence = enrollment.sequence_id if enrollment else None
+        if source == "coupon_code":
+            return sequence.coupon_code if sequence else ""
+        if source == "deadline" and sequence:
+            start = enrollment.create_date or fields.Datetime.now()
+            deadline = start.date() + timedelta(days=sequence.deadline_days)
+            return format_date(self.env, deadline, lang_code=lang)
+        return ""
+
+    @api.model
+    def _sync_from_meta(self, account, remote_templates):
+        """Create or update ``account``'s templates from Meta's listing."""
+        existing = {
+            (t.name, t.language): t
+            for t in self.with_context(active_test=False).search(
+                [("account_id", "=", account.id)]
+            )
+        }
+        for remote in remote_templates:
+            body = next(
+                (
+                    c.get("text")
+                    for c in remote.get("components", [])
+                    if c.get("type") == "BODY"
+                ),
+                "",
+            )
+            stop = next(
+                (
+                    b.get("text")
+                    for c in remote.get("components", [])
+                    if c.get("type") == "BUTTONS"
+                    for b in c.get("buttons", [])
+                    if b.get("type") == "QUICK_REPLY"
+                ),
+                False,
+            )
+            vals = {
+                "status": META_STATUS.get(remote.get("status"), "pending"),
+                "meta_id": remote.get("id"),
+                "category": (remote.get("category") or "marketing").lower(),
+                "body": body or "-",
+            }
+            template = existing.get((remote.get("name"), remote.get("language")))
+            if template:
+                template.write(vals)
+                continue
+            positions = sorted({int(n) for n in PLACEHOLDER.findall(body or "")})
+            self.create(
+                {
+                    **vals,
+                    "name": remote.get("name"),
+                    "language": remote.get("language"),
+                    "account_id": account.id,
+                    "stop_payload": stop and stop.upper(),
+                    "param_ids": [
+                        (0, 0, {"position": n, "source": "first_name"})
+                        for n in positions
+                    ],
+                }
+            )
+        return True

@@ -1,0 +1,203 @@
+"""A local HTTP server speaking the documented subset of the WhatsApp Cloud API.
+
+Used by the tests (imported) and by the benchmarks (run as its own process:
+``python cloud_api_stub.py --port 8765``). It checks every request against
+Meta's documented format, records it, and can be told to fail:
+
+- ``POST /{version}/{phone_number_id}/messages`` (template or text);
+- ``GET /{version}/{waba_id}/message_templates`` (paged);
+- ``GET /{version}/{phone_number_id}``.
+"""
+
+import argparse
+import itertools
+import json
+import re
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+TOKEN = "stub-token"
+PHONE_NUMBER_ID = "1000000001"
+WABA_ID = "2000000002"
+
+
+class StubState:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = []  # every (method, path, json body) received
+        self.failures = []  # queued failures: {"code", "status", "delay", "message"}
+        self.templates = []
+        self.counter = itertools.count(1)
+
+    def fail_next(self, code, status=400, message="Injected failure", delay=0):
+        with self.lock:
+            self.failures.append(
+                {"code": code, "status": status, "message": message, "delay": delay}
+            )
+
+    def sent(self):
+        """Bodies of the accepted sends."""
+        with self.lock:
+            return [r[2] for r in self.requests if r[3] == 200 and r[0] == "POST"]
+
+
+def _validate_send(body):
+    """The errors Meta would report for this /messages body, or None."""
+    if body.get("messaging_product") != "whatsapp":
+        return "messaging_product must be 'whatsapp'"
+    if not E164.match(str(body.get("to", ""))):
+        return "to must be a phone number in +E.164"
+    kind = body.get("type")
+    if kind == "text":
+        if not (body.get("text") or {}).get("body"):
+            return "text.body is required"
+        return None
+    if kind != "template":
+        return f"unsupported type {kind!r}"
+    template = body.get("template") or {}
+    if not template.get("name") or not (template.get("language") or {}).get("code"):
+        return "template.name and template.language.code are required"
+    for component in template.get("components", []):
+        for parameter in component.get("parameters", []):
+            value = parameter.get(parameter.get("type"))
+            if not isinstance(value, str) or not value.strip():
+                return "(#131008) Required parameter is missing or empty"
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state = None  # set per server
+
+    def log_message(self, format, *args):  # noqa: A002 - keep the output quiet
+        pass
+
+    def _reply(self, status, data, record=None):
+        if record is not None:
+            with self.state.lock:
+                self.state.requests.append((*record, status))
+        raw = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _error(self, status, code, message, record):
+        error = {"message": message, "type": "OAuthException", "code": code}
+        error["error_data"] = {"details": message}
+        self._reply(status, {"error": error}, record)
+
+    def _authorized(self, record):
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self._error(401, 190, "Invalid OAuth access token", record)
+            return False
+        with self.state.lock:
+            failure = self.state.failures.pop(0) if self.state.failures else None
+        if failure:
+            if failure["delay"]:
+                time.sleep(failure["delay"])
+            self._error(failure["status"], failure["code"], failure["message"], record)
+            return False
+        return True
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        path = urlparse(self.path).path.strip("/").split("/")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        record = ("POST", self.path, body)
+        if len(path) != 3 or path[2] != "messages" or path[1] != PHONE_NUMBER_ID:
+            return self._error(404, 100, "Unknown path", record)
+        if not self._authorized(record):
+            return
+        problem = _validate_send(body) if isinstance(body, dict) else "invalid JSON"
+        if problem:
+            return self._error(400, 100, problem, record)
+        wamid = f"wamid.STUB{next(self.state.counter):010d}"
+        self._reply(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": body["to"], "wa_id": body["to"].lstrip("+")}],
+                "messages": [{"id": wamid, "message_status": "accepted"}],
+            },
+            record,
+        )
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        url = urlparse(self.path)
+        path = url.path.strip("/").split("/")
+        record = ("GET", self.path, None)
+        if not self._authorized(record):
+            return
+        if len(path) == 2 and path[1] == PHONE_NUMBER_ID:
+            return self._reply(
+                200,
+                {"id": PHONE_NUMBER_ID, "display_phone_number": "+39 02 1234 5678"},
+                record,
+            )
+        if len(path) == 3 and path[1] == WABA_ID and path[2] == "message_templates":
+            query = parse_qs(url.query)
+            limit = int(query.get("limit", ["100"])[0])
+            start = int(query.get("after", ["0"])[0])
+            page = self.state.templates[start : start + limit]
+            data = {"data": page, "paging": {"cursors": {"after": str(start + limit)}}}
+            if start + limit < len(self.state.templates):
+                data["paging"]["next"] = "next-page"
+            return self._reply(200, data, record)
+        return self._error(404, 100, "Unknown path", record)
+
+
+class CloudApiStub:
+    """Start with ``CloudApiStub().start()``; ``base_url`` is then set."""
+
+    def __init__(self, port=0):
+        self.state = StubState()
+        handler = type("BoundHandler", (Handler,), {"state": self.state})
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--log", help="write every accepted send's 'to' and opaque data here on exit"
+    )
+    options = parser.parse_args()
+    stub = CloudApiStub(options.port)
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        stub.server.serve_forever()
+    finally:
+        if options.log:
+            with open(options.log, "w", encoding="utf-8") as log:
+                for body in stub.state.sent():
+                    log.write(json.dumps(body) + "\n")
+
+
+if __name__ == "__main__":
+    main()
