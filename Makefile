@@ -1,5 +1,5 @@
 # WhatsApp Win-back: developer entry points. See README.md.
-.PHONY: help setup test lint demo clean bench-recompute
+.PHONY: help setup test lint demo clean bench-recompute bench-enroll bench-send bench-crash
 
 help:
 	@echo "make demo   - run the product at http://localhost:8069 (admin/admin)"
@@ -24,3 +24,12 @@ clean:
 
 bench-recompute:
 	bash tools/bench/run.sh recompute $(BENCH_ARGS)
+
+bench-enroll:
+	bash tools/bench/run.sh enroll $(BENCH_ARGS)
+
+bench-send:
+	bash tools/bench/run.sh send $(BENCH_ARGS)
+
+bench-crash:
+	bash tools/bench/run.sh crash $(BENCH_ARGS)

@@ -10,9 +10,11 @@ from ..tools.cron import commit_batch
 from ..tools.send_window import customer_timezone, next_window_start
 from ..tools.whatsapp_api import RETRYABLE_CODES, WhatsAppError
 
-SEND_BATCH = 200
+SEND_BATCH = 50  # small: a crash flags at most this many "outcome unknown"
 SEND_TIME_BUDGET = 240  # seconds a cron run sends before re-triggering
-SENDING_TIMEOUT = timedelta(minutes=30)
+SENDING_TIMEOUT = (
+    30  # minutes; ir.config_parameter winback_whatsapp.sending_timeout_minutes
+)
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CODES = RETRYABLE_CODES
@@ -312,10 +314,15 @@ class WinbackMessage(models.Model):
         """A message left ``sending`` by a crash is never resent blindly: past
         the timeout, without a status webhook to reconcile it, it ends failed
         with "outcome unknown"."""
+        minutes = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("winback_whatsapp.sending_timeout_minutes", SENDING_TIMEOUT)
+        )
         stuck = self.search(
             [
                 ("state", "=", "sending"),
-                ("write_date", "<", fields.Datetime.now() - SENDING_TIMEOUT),
+                ("write_date", "<", fields.Datetime.now() - timedelta(minutes=minutes)),
             ]
         )
         stuck._fail_with(

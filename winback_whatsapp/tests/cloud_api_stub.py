@@ -14,6 +14,7 @@ import itertools
 import json
 import re
 import signal
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,6 +73,11 @@ def _validate_send(body):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     state = None  # set per server
+
+    def setup(self):
+        super().setup()
+        # Answer at once: no Nagle delay between the headers and the body.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format, *args):  # noqa: A002 - keep the output quiet
         pass
