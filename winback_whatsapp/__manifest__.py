@@ -20,6 +20,17 @@
         "security/ir.model.access.csv",
         "data/ir_cron_data.xml",
         "views/winback_menus.xml",
+        "views/winback_report_views.xml",
+        "views/res_config_settings_views.xml",
+        "security/winback_report_security.xml",
     ],
-    "demo": [],
+    "demo": [
+        "demo/winback_demo.xml",
+        "demo/winback_demo_customers.xml",
+    ],
+    "assets": {
+        "web.assets_tests": [
+            "winback_whatsapp/static/src/js/tours/*.js",
+        ],
+    },
 }
