@@ -2,3 +2,4 @@ from . import test_install
 from . import test_report
 from . import test_access
 from . import test_tour
+from . import test_i18n
