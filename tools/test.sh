@@ -5,6 +5,21 @@
 # skipped test fails the run), then the linters.
 source "$(dirname "$0")/common.sh"
 DB=${WINBACK_TEST_DB:-winback_test}
+
+# The browser tours (HttpCase.start_tour) need a headless Chromium; without one
+# Odoo skips them, and a skipped test fails the run. Install Debian's package
+# when no Chromium/Chrome is on the PATH (needs root or sudo and apt-get).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null \
+        && ! command -v google-chrome >/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    if command -v apt-get >/dev/null; then
+        echo ">> no Chromium found: running '$SUDO apt-get update && $SUDO apt-get install -y chromium' for the browser tours"
+        $SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+    else
+        echo "no Chromium found and no apt-get: install Chromium (or Google Chrome) for the browser tours" >&2
+        exit 1
+    fi
+fi
 require_prefix "$DB"
 LOG=$ROOT/.state/install-$DB.log
 

@@ -28,7 +28,18 @@
         "views/winback_message_views.xml",
         "views/winback_enrollment_views.xml",
         "views/winback_sequence_views.xml",
+        "views/winback_report_views.xml",
+        "views/res_config_settings_views.xml",
+        "security/winback_report_security.xml",
     ],
-    "demo": [],
+    "demo": [
+        "demo/winback_demo.xml",
+        "demo/winback_demo_customers.xml",
+    ],
     "post_init_hook": "post_init_hook",
+    "assets": {
+        "web.assets_tests": [
+            "winback_whatsapp/static/src/js/tours/*.js",
+        ],
+    },
 }

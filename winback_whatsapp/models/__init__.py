@@ -9,3 +9,6 @@ from . import winback_sequence
 from . import winback_step
 from . import winback_enrollment
 from . import winback_message
+from . import res_config_settings
+from . import winback_report
+from . import winback_lift

@@ -1,8 +1,53 @@
-from odoo import api, models
+from odoo import api, fields, models
 
 
 class ResCompany(models.Model):
     _inherit = "res.company"
+
+    winback_lukewarm_days = fields.Integer(
+        "Lukewarm after (days)",
+        default=60,
+        help="Default start of the first win-back segment: days since the last "
+        "confirmed purchase.",
+    )
+    winback_cooling_days = fields.Integer(
+        "Cooling after (days)",
+        default=90,
+        help="Default start of the second win-back segment.",
+    )
+    winback_cold_days = fields.Integer(
+        "Cold after (days)",
+        default=180,
+        help="Default start of the open-ended last win-back segment.",
+    )
+    winback_grace_days = fields.Integer(
+        "Grace period (days)",
+        default=7,
+        help="Default for new campaigns: days to wait after the last call before "
+        "a silent customer becomes dormant.",
+    )
+    winback_cooldown_days = fields.Integer(
+        "Cooldown (days)",
+        default=14,
+        help="Default for new campaigns: customers contacted by any win-back "
+        "within this many days are left out.",
+    )
+
+    _sql_constraints = [
+        (
+            "winback_thresholds_ordered",
+            "CHECK(winback_lukewarm_days > 0 "
+            "AND winback_cooling_days > winback_lukewarm_days "
+            "AND winback_cold_days > winback_cooling_days)",
+            "Win-back thresholds must be positive and increasing: "
+            "lukewarm < cooling < cold.",
+        ),
+        (
+            "winback_grace_cooldown_positive",
+            "CHECK(winback_grace_days >= 0 AND winback_cooldown_days >= 0)",
+            "Win-back grace and cooldown days cannot be negative.",
+        ),
+    ]
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -10,9 +55,42 @@ class ResCompany(models.Model):
         companies._winback_create_default_segments()
         return companies
 
+    def write(self, vals):
+        res = super().write(vals)
+        if {"winback_lukewarm_days", "winback_cooling_days", "winback_cold_days"} & set(
+            vals
+        ):
+            self._winback_apply_thresholds()
+        return res
+
+    def _winback_apply_thresholds(self):
+        """Settings' thresholds move the company's three segments (when it
+        has exactly three, the default layout)."""
+        Segment = self.env["winback.segment"].sudo()
+        for company in self:
+            segments = Segment.search([("company_id", "=", company.id)])
+            if len(segments) != 3:
+                continue
+            bounds = [
+                (company.winback_lukewarm_days, company.winback_cooling_days - 1),
+                (company.winback_cooling_days, company.winback_cold_days - 1),
+                (company.winback_cold_days, 0),
+            ]
+            # Widen from the top down, so no intermediate state overlaps.
+            with self.env.cr.savepoint():
+                segments.with_context(winback_skip_overlap=True).write(
+                    {"min_days": 0, "max_days": 0}
+                )
+                for segment, (low, high) in zip(segments, bounds, strict=True):
+                    segment.with_context(winback_skip_overlap=True).write(
+                        {"min_days": low, "max_days": high}
+                    )
+                segments._check_ranges()
+
     def _winback_create_default_segments(self):
-        """Every company starts with the three default segments: 60, 90 and
-        180+ days without a confirmed purchase."""
+        """Every company starts with the three default segments, from its
+        default thresholds (60, 90 and 180+ days without a confirmed purchase
+        unless set otherwise in the settings)."""
         Segment = self.env["winback.segment"].sudo()
         for company in self:
             if Segment.with_context(active_test=False).search_count(
@@ -23,21 +101,21 @@ class ResCompany(models.Model):
                 [
                     {
                         "name": self.env._("Lukewarm"),
-                        "min_days": 60,
-                        "max_days": 89,
+                        "min_days": company.winback_lukewarm_days,
+                        "max_days": company.winback_cooling_days - 1,
                         "lever": "news",
                         "company_id": company.id,
                     },
                     {
                         "name": self.env._("Cooling"),
-                        "min_days": 90,
-                        "max_days": 179,
+                        "min_days": company.winback_cooling_days,
+                        "max_days": company.winback_cold_days - 1,
                         "lever": "benefit",
                         "company_id": company.id,
                     },
                     {
                         "name": self.env._("Cold"),
-                        "min_days": 180,
+                        "min_days": company.winback_cold_days,
                         "max_days": 0,
                         "lever": "offer",
                         "company_id": company.id,

@@ -120,6 +120,8 @@ class WinbackSegment(models.Model):
 
     @api.constrains("min_days", "max_days", "company_id", "active")
     def _check_ranges(self):
+        if self.env.context.get("winback_skip_overlap"):
+            return
         for segment in self:
             if segment.max_days and segment.max_days < segment.min_days:
                 raise ValidationError(

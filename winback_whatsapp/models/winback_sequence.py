@@ -93,7 +93,7 @@ class WinbackSequence(models.Model):
         "sends are staggered over several days. 0 means no cap.",
     )
     cooldown_days = fields.Integer(
-        default=14,
+        default=lambda self: self.env.company.winback_cooldown_days,
         help="Customers contacted by any win-back within this many days are "
         "left out.",
     )
@@ -117,7 +117,7 @@ class WinbackSequence(models.Model):
         "as a conversion.",
     )
     grace_days = fields.Integer(
-        default=7,
+        default=lambda self: self.env.company.winback_grace_days,
         help="Days to wait after the last step before a silent customer becomes "
         "dormant.",
     )
@@ -258,6 +258,7 @@ class WinbackSequence(models.Model):
                     count=len(self.step_ids),
                 )
             )
+        self.step_ids.template_id._check_placeholders()
         not_approved = self.step_ids.template_id.filtered(
             lambda t: t.status != "approved"
         )

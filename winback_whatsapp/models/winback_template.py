@@ -69,11 +69,13 @@ class WinbackTemplate(models.Model):
     ]
 
     # ------------------------------------------------------------
-    # CONSTRAINTS
+    # BUSINESS METHODS
     # ------------------------------------------------------------
 
-    @api.constrains("body", "param_ids")
     def _check_placeholders(self):
+        """Every {{N}} of the body is mapped to a customer value (checked when
+        a sequence starts: templates are often created before their
+        placeholders)."""
         for template in self:
             used = {int(n) for n in PLACEHOLDER.findall(template.body or "")}
             mapped = set(template.param_ids.mapped("position"))
@@ -88,10 +90,6 @@ class WinbackTemplate(models.Model):
                         ),
                     )
                 )
-
-    # ------------------------------------------------------------
-    # BUSINESS METHODS
-    # ------------------------------------------------------------
 
     def _render(self, partner, enrollment=None):
         """The body parameters for ``partner`` and the text a reader sees.

@@ -75,9 +75,10 @@ class Handler(BaseHTTPRequestHandler):
     state = None  # set per server
 
     def setup(self):
-        super().setup()
+        result = super().setup()
         # Answer at once: no Nagle delay between the headers and the body.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return result
 
     def log_message(self, format, *args):  # noqa: A002 - keep the output quiet
         pass
