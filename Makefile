@@ -21,3 +21,6 @@ demo:
 
 clean:
 	rm -rf .venv .state
+
+bench-webhook:
+	bash -c 'source tools/common.sh && exec "$$PY" tools/bench/webhook.py --odoo-src "$$ODOO_SRC" --conf "$$ODOO_CONF" --python "$$PY" $(BENCH_ARGS)'

@@ -20,6 +20,9 @@
         "security/ir.model.access.csv",
         "data/ir_cron_data.xml",
         "views/winback_menus.xml",
+        "data/mail_activity_type_data.xml",
+        "views/winback_webhook_event_views.xml",
+        "views/winback_unmatched_views.xml",
     ],
     "demo": [],
 }

@@ -8,3 +8,4 @@ from . import winback_sequence
 from . import winback_step
 from . import winback_enrollment
 from . import winback_message
+from . import winback_webhook_event
