@@ -31,6 +31,9 @@
         "views/winback_report_views.xml",
         "views/res_config_settings_views.xml",
         "security/winback_report_security.xml",
+        "data/mail_activity_type_data.xml",
+        "views/winback_webhook_event_views.xml",
+        "views/winback_unmatched_views.xml",
     ],
     "demo": [
         "demo/winback_demo.xml",

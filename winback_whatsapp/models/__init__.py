@@ -12,3 +12,4 @@ from . import winback_message
 from . import res_config_settings
 from . import winback_report
 from . import winback_lift
+from . import winback_webhook_event

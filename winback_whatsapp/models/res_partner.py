@@ -109,3 +109,44 @@ class ResPartner(models.Model):
         for partner in partners:
             partner.message_post(body=reason, subtype_xmlid="mail.mt_note")
         return partners
+
+    # WEBHOOK
+
+    @api.model
+    def _winback_find_by_number(self, number, company=None):
+        """The partner behind an E.164 number (phone_sanitized, mobile or
+        phone). Several partners share it: the one enrolled in a running
+        sequence first, then the most recent customer, then the oldest."""
+        if not number:
+            return self.browse()
+        partners = self.sudo().search(
+            [
+                "|",
+                "|",
+                ("phone_sanitized", "=", number),
+                ("mobile", "=", number),
+                ("phone", "=", number),
+            ]
+        )
+        if company:
+            partners = partners.filtered(
+                lambda p: not p.company_id or p.company_id == company
+            )
+        if len(partners) <= 1:
+            return partners
+        self.env["sale.order"].flush_model(["partner_id", "state", "date_order"])
+        self.env["winback.enrollment"].flush_model(["partner_id", "state"])
+        self.env.cr.execute(
+            """
+            SELECT p.id,
+                   EXISTS (SELECT 1 FROM winback_enrollment e
+                            WHERE e.partner_id = p.id AND e.state = 'running'),
+                   (SELECT max(o.date_order) FROM sale_order o
+                     WHERE o.partner_id = p.id AND o.state = 'sale')
+              FROM res_partner p WHERE p.id IN %s
+            """,
+            (tuple(partners.ids),),
+        )
+        rows = self.env.cr.fetchall()
+        rows.sort(key=lambda r: (not r[1], -(r[2].timestamp() if r[2] else 0), r[0]))
+        return self.browse(rows[0][0])

@@ -1,3 +1,6 @@
+import json
+import time
+import uuid
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -248,3 +251,79 @@ class WinbackEnrollment(models.Model):
         enrollments.write({"state": "dormant", "outcome_date": fields.Datetime.now()})
         enrollments.partner_id.write({"winback_dormant": True})
         return enrollments
+
+    # WEBHOOK
+
+    def _mark_replied(self, message):
+        """The customer answered: leave the sequence, stop remaining steps."""
+        running = self.filtered(lambda e: e.state == "running")
+        if not running:
+            return False
+        running.write(
+            {
+                "state": "replied",
+                "outcome_date": message.received_at or fields.Datetime.now(),
+                "next_send_at": False,
+            }
+        )
+        self.env["winback.message"].sudo().search(
+            [
+                ("enrollment_id", "in", running.ids),
+                ("direction", "=", "outbound"),
+                ("state", "=", "queued"),
+            ]
+        ).write({"state": "cancelled"})
+        return True
+
+    def action_simulate_reply(self, text=None):
+        """Simulator demo: build a Meta-shaped inbound payload answering the
+        last message and run it through the webhook's processing."""
+        self.ensure_one()
+        account = self.sequence_id.account_id
+        last = self.message_ids.filtered(
+            lambda m: m.direction == "outbound" and m.wamid
+        )[:1]
+        number = (self.phone_e164 or self.partner_id.phone_sanitized or "").lstrip("+")
+        msg = {
+            "from": number,
+            "id": f"wamid.SIM{uuid.uuid4().hex}",
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": text or self.env._("Hello, I am interested!")},
+        }
+        if last:
+            msg["context"] = {"from": account.phone_number_id, "id": last.wamid}
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": account.waba_id or "0",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": number,
+                                    "phone_number_id": account.phone_number_id,
+                                },
+                                "contacts": [
+                                    {
+                                        "profile": {"name": self.partner_id.name},
+                                        "wa_id": number,
+                                    }
+                                ],
+                                "messages": [msg],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+        event = (
+            self.env["winback.webhook.event"]
+            .sudo()
+            ._store(account, json.dumps(payload))
+        )
+        event._process()
+        return True

@@ -5,3 +5,4 @@ from . import test_report
 from . import test_access
 from . import test_tour
 from . import test_i18n
+from . import test_webhook

@@ -1,0 +1,193 @@
+import json
+import logging
+from datetime import timedelta
+
+from odoo import api, fields, models, modules
+from odoo.modules.registry import Registry
+
+_logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+
+
+class WinbackWebhookEvent(models.Model):
+    _name = "winback.webhook.event"
+    _description = "WhatsApp Webhook Event"
+    _order = "id desc"
+
+    account_id = fields.Many2one(
+        "winback.account", required=True, index=True, ondelete="cascade"
+    )
+    company_id = fields.Many2one(related="account_id.company_id", store=True)
+    raw_body = fields.Text("Raw body", readonly=True, help="As received from Meta.")
+    state = fields.Selection(
+        [("pending", "Pending"), ("done", "Done"), ("failed", "Failed")],
+        default="pending",
+        required=True,
+        index=True,
+        readonly=True,
+    )
+    attempts = fields.Integer(readonly=True)
+    error = fields.Text(readonly=True)
+    next_attempt_at = fields.Datetime(readonly=True, index=True)
+    processed_at = fields.Datetime(readonly=True)
+
+    # ------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------
+
+    @api.model
+    def _store(self, account, raw):
+        """Persist the raw body exactly as received, before any processing."""
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8")
+        return self.sudo().create({"account_id": account.id, "raw_body": raw})
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_retry(self):
+        self.write({"state": "pending", "next_attempt_at": False})
+        self._process()
+        return True
+
+    # ------------------------------------------------------------
+    # BUSINESS METHODS
+    # ------------------------------------------------------------
+
+    def _process_after_commit(self):
+        """Process right after the request's commit, in a cursor of its own;
+        the cron picks up whatever is left pending or failed."""
+        if modules.module.current_test or self.env.registry.in_test_mode():
+            # Tests share one transaction: process now (savepoint per event).
+            self._process()
+            return
+        dbname = self.env.cr.dbname
+        event_ids = self.ids
+
+        def _run():
+            try:
+                with Registry(dbname).cursor() as cr:
+                    env = api.Environment(cr, self.env.uid, {})
+                    env["winback.webhook.event"].sudo().browse(event_ids)._process(
+                        lock=True
+                    )
+            except Exception:
+                _logger.exception("WhatsApp webhook: deferred processing failed")
+
+        self.env.cr.postcommit.add(_run)
+
+    def _process(self, lock=False):
+        events = self
+        if lock and events:
+            self.env.cr.execute(
+                """
+                SELECT id FROM winback_webhook_event
+                 WHERE id IN %s AND state != 'done'
+                   FOR UPDATE SKIP LOCKED
+                """,
+                (tuple(events.ids),),
+            )
+            events = self.browse([r[0] for r in self.env.cr.fetchall()])
+        for event in events:
+            if event.state == "done":
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    notes = event._dispatch()
+                event.write(
+                    {
+                        "state": "done",
+                        "attempts": event.attempts + 1,
+                        "processed_at": fields.Datetime.now(),
+                        "error": notes or False,
+                    }
+                )
+            except Exception as exc:  # noqa: BLE001 - kept, shown, retried
+                _logger.warning("WhatsApp webhook event %s failed: %s", event.id, exc)
+                attempts = event.attempts + 1
+                event.write(
+                    {
+                        "state": "failed",
+                        "attempts": attempts,
+                        "error": str(exc) or repr(exc),
+                        # Exponential backoff: 1, 2, 4, ... minutes.
+                        "next_attempt_at": fields.Datetime.now()
+                        + timedelta(minutes=2 ** min(attempts - 1, 10)),
+                    }
+                )
+        return True
+
+    def _dispatch(self):
+        """Walk every entry and change of the payload; return value-level
+        errors as a note (they are Meta's, not ours)."""
+        self.ensure_one()
+        payload = json.loads(self.raw_body)
+        Message = self.env["winback.message"].sudo()
+        notes = []
+        for entry in payload.get("entry") or []:
+            for change in entry.get("changes") or []:
+                value = change.get("value") or {}
+                account = self._route(value)
+                if change.get("field") == "user_preferences" or value.get(
+                    "user_preferences"
+                ):
+                    for pref in value.get("user_preferences") or []:
+                        Message._winback_apply_preference(account, pref)
+                names = {
+                    c.get("wa_id"): (c.get("profile") or {}).get("name")
+                    for c in value.get("contacts") or []
+                }
+                for msg in value.get("messages") or []:
+                    Message._winback_receive(account, msg, names.get(msg.get("from")))
+                for status in value.get("statuses") or []:
+                    Message._winback_apply_status(account, status)
+                for error in value.get("errors") or []:
+                    notes.append(
+                        "Meta error {}: {}".format(
+                            error.get("code"),
+                            error.get("title") or error.get("message"),
+                        )
+                    )
+        if notes:
+            _logger.warning("WhatsApp webhook value errors: %s", "; ".join(notes))
+        return "\n".join(notes)
+
+    def _route(self, value):
+        phone_number_id = (value.get("metadata") or {}).get("phone_number_id")
+        if phone_number_id and phone_number_id != self.account_id.phone_number_id:
+            account = (
+                self.env["winback.account"]
+                .sudo()
+                .search([("phone_number_id", "=", phone_number_id)], limit=1)
+            )
+            if account:
+                return account
+        return self.account_id
+
+    @api.model
+    def _cron_process(self, batch_size=200):
+        """Retry pending and failed events, with backoff, claimed with row
+        locks so several workers never process the same event."""
+        self.flush_model()
+        self.env.cr.execute(
+            """
+            SELECT id FROM winback_webhook_event
+             WHERE (state = 'pending'
+                    AND create_date < (now() at time zone 'UTC') - interval '1 minute')
+                OR (state = 'failed' AND attempts < %s
+                    AND (next_attempt_at IS NULL
+                         OR next_attempt_at <= (now() at time zone 'UTC')))
+             ORDER BY id
+             LIMIT %s
+               FOR UPDATE SKIP LOCKED
+            """,
+            (MAX_ATTEMPTS, batch_size + 1),
+        )
+        ids = [r[0] for r in self.env.cr.fetchall()]
+        events = self.browse(ids[:batch_size])
+        events._process()
+        if len(ids) > batch_size:
+            self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")._trigger()
+        return True

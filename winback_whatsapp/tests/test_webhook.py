@@ -1,0 +1,492 @@
+import hashlib
+import hmac
+import json
+
+from odoo.tests import HttpCase, tagged
+
+from ..tools.stop_keywords import is_start, is_stop
+
+SECRET = "test-app-secret"
+PNID = "106540352242922"
+
+
+@tagged("post_install", "-at_install")
+class TestWebhook(HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.account = cls.env["winback.account"].create(
+            {
+                "name": "Main number",
+                "phone_number_id": PNID,
+                "app_secret": SECRET,
+                "verify_token": "verify-me",
+            }
+        )
+        cls.salesman = cls.env["res.users"].create(
+            {"name": "Sally Sales", "login": "sally_wb", "email": "sally@example.com"}
+        )
+        cls.partner = cls.env["res.partner"].create(
+            {
+                "name": "Mario Rossi",
+                "mobile": "+393331234567",
+                "user_id": cls.salesman.id,
+            }
+        )
+        cls.sequence = cls.env["winback.sequence"].create(
+            {"name": "90 days", "account_id": cls.account.id}
+        )
+        cls.enrollment = cls.env["winback.enrollment"].create(
+            {
+                "partner_id": cls.partner.id,
+                "sequence_id": cls.sequence.id,
+                "phone_e164": "+393331234567",
+            }
+        )
+        cls.template = cls.env["winback.template"].create(
+            {
+                "name": "winback_90",
+                "account_id": cls.account.id,
+                "body": "We miss you",
+                "stop_payload": "WINBACK_STOP",
+            }
+        )
+        cls.sent = cls.env["winback.message"].create(
+            {
+                "direction": "outbound",
+                "state": "sent",
+                "enrollment_id": cls.enrollment.id,
+                "partner_id": cls.partner.id,
+                "account_id": cls.account.id,
+                "template_id": cls.template.id,
+                "phone_e164": "+393331234567",
+                "wamid": "wamid.OUT1",
+            }
+        )
+        cls.queued = cls.env["winback.message"].create(
+            {
+                "direction": "outbound",
+                "state": "queued",
+                "enrollment_id": cls.enrollment.id,
+                "partner_id": cls.partner.id,
+                "account_id": cls.account.id,
+                "phone_e164": "+393331234567",
+            }
+        )
+        cls.url = f"/winback_whatsapp/webhook/{cls.account.sudo().webhook_key}"
+
+    # helpers ---------------------------------------------------------
+
+    def _post(self, payload, secret=SECRET, signature=None, raw=None):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature is None and secret:
+            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            signature = "sha256=" + digest
+        if signature:
+            headers["X-Hub-Signature-256"] = signature
+        return self.url_open(self.url, data=body, headers=headers)
+
+    def _value(self, **value):
+        value.setdefault("messaging_product", "whatsapp")
+        value.setdefault(
+            "metadata",
+            {"display_phone_number": "15550001111", "phone_number_id": PNID},
+        )
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "WABA_ID",
+                    "changes": [{"field": "messages", "value": value}],
+                }
+            ],
+        }
+
+    def _inbound(self, msg_type, content, wamid, sender="393331234567", context=None):
+        msg = {"from": sender, "id": wamid, "timestamp": "1767225600", "type": msg_type}
+        msg[msg_type] = content
+        if context:
+            msg["context"] = {"from": "15550001111", "id": context}
+        return self._value(
+            contacts=[{"profile": {"name": "Mario"}, "wa_id": sender}], messages=[msg]
+        )
+
+    def _status(self, wamid, status, ts="1767225600", **extra):
+        st = {
+            "id": wamid,
+            "status": status,
+            "timestamp": ts,
+            "recipient_id": "393331234567",
+        }
+        st.update(extra)
+        return self._value(statuses=[st])
+
+    def _chatter(self, partner, text):
+        return partner.message_ids.filtered(lambda m: text in (m.body or ""))
+
+    def _blacklisted(self, number):
+        return bool(self.env["phone.blacklist"].search_count([("number", "=", number)]))
+
+    # verification ----------------------------------------------------
+
+    def test_get_verification(self):
+        ok = self.url_open(
+            self.url
+            + "?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444"
+        )
+        self.assertEqual(ok.status_code, 200)
+        self.assertEqual(ok.text, "1158201444")
+        self.assertTrue(ok.headers["Content-Type"].startswith("text/plain"))
+        bad = self.url_open(
+            self.url + "?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1"
+        )
+        self.assertEqual(bad.status_code, 403)
+        self.assertNotIn("1158", bad.text)
+        unknown = self.url_open(
+            "/winback_whatsapp/webhook/nope?hub.mode=subscribe"
+            "&hub.verify_token=verify-me&hub.challenge=1"
+        )
+        self.assertEqual(unknown.status_code, 403)
+
+    # signatures ------------------------------------------------------
+
+    def test_signatures(self):
+        Event = self.env["winback.webhook.event"]
+        payload = self._inbound("text", {"body": "hello"}, "wamid.SIG1")
+        self.assertEqual(self._post(payload, secret="not-the-secret").status_code, 403)
+        self.assertEqual(self._post(payload, secret=None).status_code, 403)
+        self.assertEqual(
+            self._post(payload, signature="sha256=" + "0" * 64).status_code, 403
+        )
+        self.assertFalse(Event.search([]), "rejected calls store nothing")
+        self.assertFalse(self._chatter(self.partner, "hello"))
+        self.assertEqual(self._post(payload).status_code, 200)
+        event = Event.search([])
+        self.assertEqual(len(event), 1)
+        self.assertEqual(event.state, "done")
+        self.assertEqual(json.loads(event.raw_body), payload)
+
+    def test_malformed_json(self):
+        res = self._post(None, raw=b'{"entry": [')
+        self.assertEqual(res.status_code, 400)
+        self.assertFalse(self.env["winback.webhook.event"].search([]))
+
+    # inbound ---------------------------------------------------------
+
+    def test_text_reply_replays_and_effects(self):
+        payload = self._inbound(
+            "text",
+            {"body": "Yes, send me the offer"},
+            "wamid.IN1",
+            context="wamid.OUT1",
+        )
+        for _i in range(3):
+            self.assertEqual(self._post(payload).status_code, 200)
+        posted = self._chatter(self.partner, "Yes, send me the offer")
+        self.assertEqual(len(posted), 1, "three deliveries, one chatter message")
+        self.assertEqual(posted.author_id, self.partner)
+        inbound = self.env["winback.message"].search([("wamid", "=", "wamid.IN1")])
+        self.assertEqual(len(inbound), 1)
+        self.assertEqual(inbound.enrollment_id, self.enrollment)
+        self.assertEqual(inbound.context_wamid, "wamid.OUT1")
+        self.assertEqual(self.enrollment.state, "replied")
+        self.assertTrue(self.enrollment.outcome_date)
+        self.assertEqual(self.queued.state, "cancelled")
+        activity = self.partner.activity_ids.filtered(
+            lambda a: a.activity_type_id
+            == self.env.ref("winback_whatsapp.mail_activity_type_winback_reply")
+        )
+        self.assertEqual(len(activity), 1)
+        self.assertEqual(activity.user_id, self.salesman)
+
+    def test_activity_falls_back_to_sequence_responsible(self):
+        self.partner.user_id = False
+        responsible = self.env["res.users"].create(
+            {"name": "Rita Resp", "login": "rita_wb"}
+        )
+        self.sequence.user_id = responsible
+        self._post(self._inbound("text", {"body": "ciao"}, "wamid.IN9", "393331234567"))
+        self.assertEqual(self.partner.activity_ids.user_id, responsible)
+
+    def test_every_message_type(self):
+        cases = [
+            (
+                "button",
+                {"payload": "MORE_INFO", "text": "Tell me more"},
+                "Tell me more",
+            ),
+            (
+                "interactive",
+                {
+                    "type": "button_reply",
+                    "button_reply": {"id": "b1", "title": "Book now"},
+                },
+                "Book now",
+            ),
+            (
+                "interactive",
+                {
+                    "type": "list_reply",
+                    "list_reply": {"id": "l1", "title": "Shoes", "description": "x"},
+                },
+                "Shoes",
+            ),
+            (
+                "image",
+                {"caption": "Is this in stock?", "mime_type": "image/jpeg", "id": "M1"},
+                "Is this in stock?",
+            ),
+            (
+                "document",
+                {"caption": "my invoice", "filename": "inv.pdf", "id": "M2"},
+                "inv.pdf",
+            ),
+            (
+                "reaction",
+                {"message_id": "wamid.OUT1", "emoji": "\U0001f44d"},
+                "\U0001f44d",
+            ),
+        ]
+        for i, (mtype, content, expected) in enumerate(cases):
+            self._post(self._inbound(mtype, content, f"wamid.T{i}"))
+            self.assertEqual(len(self._chatter(self.partner, expected)), 1, mtype)
+        unsupported = self._value(
+            messages=[
+                {
+                    "from": "393331234567",
+                    "id": "wamid.U1",
+                    "timestamp": "1767225600",
+                    "type": "unsupported",
+                    "errors": [{"code": 131051, "title": "Message type unknown"}],
+                }
+            ]
+        )
+        self._post(unsupported)
+        self.assertTrue(self._chatter(self.partner, "Unsupported message type"))
+        self.assertFalse(self._blacklisted("+393331234567"))
+
+    def test_html_payload_is_inert(self):
+        evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+        self._post(self._inbound("text", {"body": evil}, "wamid.XSS"))
+        msg = self._chatter(self.partner, "alert")
+        self.assertEqual(len(msg), 1)
+        self.assertNotIn("<script", msg.body)
+        self.assertNotIn("<img", msg.body)
+        self.assertIn("&lt;script&gt;", msg.body)
+
+    def test_unknown_number_kept_and_linked(self):
+        self._post(
+            self._inbound("text", {"body": "who is this?"}, "wamid.UNK", "447700900123")
+        )
+        unmatched = self.env["winback.message"].search(
+            [("direction", "=", "inbound"), ("partner_id", "=", False)]
+        )
+        self.assertEqual(unmatched.phone_e164, "+447700900123")
+        self.assertEqual(unmatched.body, "who is this?")
+        self.assertEqual(unmatched.profile_name, "Mario")
+        unmatched.action_winback_create_partner()
+        self.assertEqual(unmatched.partner_id.mobile, "+447700900123")
+        self.assertTrue(self._chatter(unmatched.partner_id, "who is this?"))
+
+    def test_shared_number_prefers_enrolled_then_recent_customer(self):
+        number = "+393339999999"
+        older = self.env["res.partner"].create({"name": "A", "mobile": number})
+        recent = self.env["res.partner"].create({"name": "B", "phone": number})
+        enrolled = self.env["res.partner"].create({"name": "C", "mobile": number})
+        product = self.env["product.product"].create({"name": "Thing", "list_price": 5})
+        for partner, date in ((older, "2025-01-01"), (recent, "2025-06-01")):
+            order = self.env["sale.order"].create(
+                {
+                    "partner_id": partner.id,
+                    "order_line": [(0, 0, {"product_id": product.id})],
+                }
+            )
+            order.action_confirm()
+            order.date_order = date
+        Partner = self.env["res.partner"]
+        self.assertEqual(Partner._winback_find_by_number(number), recent)
+        self.env["winback.enrollment"].create(
+            {"partner_id": enrolled.id, "sequence_id": self.sequence.id}
+        )
+        self.assertEqual(Partner._winback_find_by_number(number), enrolled)
+        self._post(
+            self._inbound("text", {"body": "shared"}, "wamid.SH", "393339999999")
+        )
+        self.assertTrue(self._chatter(enrolled, "shared"))
+        self.assertFalse(self._chatter(recent, "shared"))
+
+    # opt-out ---------------------------------------------------------
+
+    def test_stop_keywords(self):
+        for word in (
+            "STOP",
+            "stop",
+            "Stop!",
+            "STOPP",
+            "ARRET",
+            "Arrêt",
+            "basta",
+            "CANCELLA",
+            "Disiscrivimi",
+            "BAJA",
+            "parar",
+            "Unsubscribe",
+            " stop. ",
+        ):
+            self.assertTrue(is_stop(word), word)
+        for text in ("please stop calling", "stopper", "I want the offer", ""):
+            self.assertFalse(is_stop(text), text)
+        self.assertTrue(is_start("START"))
+        self.assertTrue(is_start("start!"))
+
+    def _assert_opted_out(self):
+        self.assertTrue(self._blacklisted("+393331234567"))
+        self.assertEqual(self.enrollment.state, "opted_out")
+        self.assertEqual(self.queued.state, "cancelled")
+        confirmations = self.env["winback.message"].search(
+            [
+                ("partner_id", "=", self.partner.id),
+                ("direction", "=", "outbound"),
+                ("state", "=", "queued"),
+                ("template_id", "=", False),
+            ]
+        )
+        self.assertEqual(len(confirmations), 1, "one confirmation queued")
+
+    def test_stop_text_and_start(self):
+        for i, word in enumerate(("ARRÊT", "stop", "Basta!")):
+            self._post(self._inbound("text", {"body": word}, f"wamid.S{i}"))
+        self._assert_opted_out()
+        self.assertFalse(self.partner.activity_ids, "STOP is no sales lead")
+        self._post(self._inbound("text", {"body": "Start"}, "wamid.START"))
+        self.assertFalse(self._blacklisted("+393331234567"))
+        self._post(self._inbound("text", {"body": "ok thanks"}, "wamid.AFTER"))
+        self.assertFalse(self._blacklisted("+393331234567"))
+
+    def test_stop_button_payload(self):
+        self._post(
+            self._inbound(
+                "button",
+                {"payload": "WINBACK_STOP", "text": "No more offers"},
+                "wamid.BTN",
+                context="wamid.OUT1",
+            )
+        )
+        self._assert_opted_out()
+
+    def test_user_preferences_stop_resume(self):
+        def pref(value, wamid):
+            return {
+                "object": "whatsapp_business_account",
+                "entry": [
+                    {
+                        "id": "WABA_ID",
+                        "changes": [
+                            {
+                                "field": "user_preferences",
+                                "value": {
+                                    "messaging_product": "whatsapp",
+                                    "metadata": {"phone_number_id": PNID},
+                                    "contacts": [{"wa_id": "393331234567"}],
+                                    "user_preferences": [
+                                        {
+                                            "wa_id": "393331234567",
+                                            "detail": "User requested to stop",
+                                            "category": "marketing_messages",
+                                            "value": value,
+                                            "timestamp": 1767225600,
+                                        }
+                                    ],
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+
+        self._post(pref("stop", 1))
+        self.assertTrue(self._blacklisted("+393331234567"))
+        self.assertEqual(self.enrollment.state, "opted_out")
+        self._post(pref("resume", 2))
+        self.assertFalse(self._blacklisted("+393331234567"))
+
+    # statuses --------------------------------------------------------
+
+    def test_statuses_out_of_order(self):
+        msg = self.sent
+        self._post(self._status("wamid.OUT1", "read", ts="1767225900"))
+        self.assertEqual(msg.state, "read")
+        self.assertTrue(msg.delivered_at, "read implies delivered")
+        self.assertTrue(msg.read_at)
+        self._post(self._status("wamid.OUT1", "delivered", ts="1767225800"))
+        self._post(self._status("wamid.OUT1", "sent", ts="1767225700"))
+        self.assertEqual(msg.state, "read", "never goes backwards")
+        self._post(self._status("wamid.NOPE", "delivered"))  # unknown: logged
+        events = self.env["winback.webhook.event"].search([])
+        self.assertEqual(set(events.mapped("state")), {"done"})
+
+    def test_status_by_opaque_data_reconciles_sending(self):
+        stuck = self.env["winback.message"].create(
+            {
+                "direction": "outbound",
+                "state": "sending",
+                "partner_id": self.partner.id,
+                "account_id": self.account.id,
+                "phone_e164": "+393331234567",
+            }
+        )
+        self._post(
+            self._status(
+                "wamid.LATE",
+                "delivered",
+                biz_opaque_callback_data=f"winback:{stuck.id}",
+            )
+        )
+        self.assertEqual(stuck.state, "delivered")
+        self.assertEqual(stuck.wamid, "wamid.LATE")
+
+    def test_failed_status_131050_blacklists(self):
+        failed = self._status(
+            "wamid.OUT1",
+            "failed",
+            errors=[
+                {
+                    "code": 131050,
+                    "title": "Unable to deliver the message. This recipient has "
+                    "chosen to stop receiving marketing messages on WhatsApp "
+                    "from your business.",
+                }
+            ],
+        )
+        self._post(failed)
+        self.assertEqual(self.sent.state, "failed")
+        self.assertEqual(self.sent.error_code, "131050")
+        self.assertTrue(self._blacklisted("+393331234567"))
+        self._post(self._status("wamid.OUT1", "delivered"))
+        self.assertEqual(self.sent.state, "failed", "failed is final")
+
+    def test_value_errors_and_failures_are_kept(self):
+        payload = self._value(
+            errors=[{"code": 131000, "title": "Something went wrong"}]
+        )
+        self._post(payload)
+        event = self.env["winback.webhook.event"].search([])
+        self.assertEqual(event.state, "done")
+        self.assertIn("131000", event.error)
+        # A payload our code cannot digest stays failed, visible and retried.
+        broken = self._post({"entry": "not-a-list-of-entries"})
+        self.assertEqual(broken.status_code, 200)
+        bad = self.env["winback.webhook.event"].search([("state", "=", "failed")])
+        self.assertEqual(len(bad), 1)
+        self.assertEqual(bad.attempts, 1)
+        self.assertTrue(bad.error)
+        bad.next_attempt_at = "2000-01-01 00:00:00"
+        self.env["winback.webhook.event"]._cron_process()
+        self.assertEqual(bad.attempts, 2)
+        self.assertEqual(bad.state, "failed")
+
+    def test_simulate_reply(self):
+        self.enrollment.action_simulate_reply("Sounds good")
+        self.assertEqual(self.enrollment.state, "replied")
+        self.assertEqual(len(self._chatter(self.partner, "Sounds good")), 1)
