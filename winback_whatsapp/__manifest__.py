@@ -28,6 +28,7 @@
         "views/winback_message_views.xml",
         "views/winback_enrollment_views.xml",
         "views/winback_sequence_views.xml",
+        "wizard/winback_composer_views.xml",
         "views/winback_report_views.xml",
         "views/res_config_settings_views.xml",
         "security/winback_report_security.xml",

@@ -6,3 +6,4 @@ from . import test_access
 from . import test_tour
 from . import test_i18n
 from . import test_webhook
+from . import test_composer
