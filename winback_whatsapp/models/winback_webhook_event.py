@@ -3,7 +3,6 @@ import logging
 from datetime import timedelta
 
 from odoo import api, fields, models, modules
-from odoo.modules.registry import Registry
 
 _logger = logging.getLogger(__name__)
 
@@ -57,26 +56,16 @@ class WinbackWebhookEvent(models.Model):
     # ------------------------------------------------------------
 
     def _process_after_commit(self):
-        """Process right after the request's commit, in a cursor of its own;
-        the cron picks up whatever is left pending or failed."""
+        """Hand the stored event to the processing cron, woken up as soon as
+        the request commits: the webhook answers Meta at once, and whatever
+        fails stays in the table for the cron's retries."""
         if modules.module.current_test or self.env.registry.in_test_mode():
             # Tests share one transaction: process now (savepoint per event).
             self._process()
             return
-        dbname = self.env.cr.dbname
-        event_ids = self.ids
-
-        def _run():
-            try:
-                with Registry(dbname).cursor() as cr:
-                    env = api.Environment(cr, self.env.uid, {})
-                    env["winback.webhook.event"].sudo().browse(event_ids)._process(
-                        lock=True
-                    )
-            except Exception:
-                _logger.exception("WhatsApp webhook: deferred processing failed")
-
-        self.env.cr.postcommit.add(_run)
+        self.env.ref(
+            "winback_whatsapp.ir_cron_winback_webhook_process"
+        ).sudo()._trigger()
 
     def _process(self, lock=False):
         events = self
@@ -174,8 +163,7 @@ class WinbackWebhookEvent(models.Model):
         self.env.cr.execute(
             """
             SELECT id FROM winback_webhook_event
-             WHERE (state = 'pending'
-                    AND create_date < (now() at time zone 'UTC') - interval '1 minute')
+             WHERE state = 'pending'
                 OR (state = 'failed' AND attempts < %s
                     AND (next_attempt_at IS NULL
                          OR next_attempt_at <= (now() at time zone 'UTC')))
@@ -187,7 +175,12 @@ class WinbackWebhookEvent(models.Model):
         )
         ids = [r[0] for r in self.env.cr.fetchall()]
         events = self.browse(ids[:batch_size])
-        events._process()
+        for index in range(0, len(events), 50):
+            events[index : index + 50]._process(lock=True)
+            if not (modules.module.current_test or self.env.registry.in_test_mode()):
+                # Checkpoint: done events stay done even if a later chunk
+                # crashes the worker (and their row locks are released).
+                self.env.cr.commit()  # pylint: disable=invalid-commit
         if len(ids) > batch_size:
             self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")._trigger()
         return True
