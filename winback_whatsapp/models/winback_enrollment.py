@@ -59,6 +59,7 @@ class WinbackEnrollment(models.Model):
     currency_id = fields.Many2one(related="company_id.currency_id")
     revenue = fields.Monetary(readonly=True)
     message_ids = fields.One2many("winback.message", "enrollment_id", "Messages")
+    provider = fields.Selection(related="sequence_id.account_id.provider")
 
     # ------------------------------------------------------------
     # BUSINESS METHODS

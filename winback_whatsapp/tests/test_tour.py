@@ -19,3 +19,25 @@ class TestTour(WinbackDataMixin, HttpCase):
         """In a real browser, CRM > Win-back > Reporting opens the pivot of
         results by segment, and the graph draws."""
         self.start_tour("/odoo", "winback_whatsapp_reporting_tour", login="admin")
+
+    def test_campaign_tour(self):
+        """In a real browser, from the CRM menu: create a segment, create a
+        two-message campaign on it, start it, open the results."""
+        account = self.env["winback.account"].create({"name": "Tour account"})
+        self.env["winback.template"].create(
+            {
+                "name": "winback_tour_news",
+                "account_id": account.id,
+                "language": "en",
+                "status": "approved",
+                "body": "Hi {{1}}, news for you!",
+                "param_ids": [(0, 0, {"position": 1, "source": "first_name"})],
+            }
+        )
+        self.start_tour("/odoo", "winback_whatsapp_campaign_tour", login="admin")
+        sequence = self.env["winback.sequence"].search([("name", "=", "Fresh news")])
+        self.assertEqual(sequence.state, "running")
+        self.assertEqual(sequence.segment_ids.name, "Fresh")
+        self.assertEqual(sequence.segment_ids.min_days, 30)
+        self.assertEqual(sequence.step_ids.mapped("delay_days"), [0, 3])
+        self.assertEqual(sequence.segment_ids.tag_id.name, "Win-back: Fresh")
