@@ -103,37 +103,39 @@ class WinbackEnrollment(models.Model):
                 start = enrollment.last_sent_at or enrollment.create_date
                 if order.date_order > start + timedelta(days=sequence.attribution_days):
                     continue
-                enrollment.write(
-                    {
-                        "state": "converted",
-                        "order_id": order.id,
-                        "revenue": order.currency_id._convert(
-                            order.amount_untaxed,
-                            enrollment.currency_id,
-                            order.company_id,
-                            order.date_order.date(),
-                        ),
-                        "outcome_date": fields.Datetime.now(),
-                        "step_id": False,
-                        "next_send_at": False,
-                    }
+                enrollment._end(
+                    "converted",
+                    order_id=order.id,
+                    revenue=order.currency_id._convert(
+                        order.amount_untaxed,
+                        enrollment.currency_id,
+                        order.company_id,
+                        order.date_order.date(),
+                    ),
                 )
-                enrollment.message_ids.filtered(
-                    lambda m: m.direction == "outbound" and m.state == "queued"
-                ).write({"state": "cancelled"})
         return True
 
     def _cancel(self):
+        self._end("cancelled")
+
+    def _end(self, state, outcome_date=None, **values):
+        """Leave the sequence in ``state``: no next step, and the messages
+        still queued are cancelled."""
         self.write(
             {
-                "state": "cancelled",
-                "outcome_date": fields.Datetime.now(),
+                "state": state,
+                "outcome_date": outcome_date or fields.Datetime.now(),
                 "step_id": False,
                 "next_send_at": False,
+                **values,
             }
         )
-        self.message_ids.filtered(
-            lambda m: m.direction == "outbound" and m.state == "queued"
+        self.env["winback.message"].sudo().search(
+            [
+                ("enrollment_id", "in", self.ids),
+                ("direction", "=", "outbound"),
+                ("state", "=", "queued"),
+            ]
         ).write({"state": "cancelled"})
 
     @api.model
@@ -260,20 +262,7 @@ class WinbackEnrollment(models.Model):
         running = self.filtered(lambda e: e.state == "running")
         if not running:
             return False
-        running.write(
-            {
-                "state": "replied",
-                "outcome_date": message.received_at or fields.Datetime.now(),
-                "next_send_at": False,
-            }
-        )
-        self.env["winback.message"].sudo().search(
-            [
-                ("enrollment_id", "in", running.ids),
-                ("direction", "=", "outbound"),
-                ("state", "=", "queued"),
-            ]
-        ).write({"state": "cancelled"})
+        running._end("replied", outcome_date=message.received_at)
         return True
 
     def action_simulate_reply(self, text=None):

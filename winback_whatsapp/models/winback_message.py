@@ -308,14 +308,7 @@ class WinbackMessage(models.Model):
         self._end_enrollments()
 
     def _end_enrollments(self):
-        self.enrollment_id.filtered(lambda e: e.state == "running").write(
-            {
-                "state": "failed",
-                "outcome_date": fields.Datetime.now(),
-                "step_id": False,
-                "next_send_at": False,
-            }
-        )
+        self.enrollment_id.filtered(lambda e: e.state == "running")._end("failed")
 
     def _fail_stuck_sending(self):
         """A message left ``sending`` by a crash is never resent blindly: past

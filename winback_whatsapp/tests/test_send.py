@@ -389,6 +389,16 @@ class TestSend(WinbackSendCase):
 
 @tagged("post_install", "-at_install")
 class TestSendErrors(WinbackSendCase):
+    def _queue_only(self, customer):
+        """Enroll ``customer`` alone: earlier customers leave the sequence,
+        so the next send is theirs."""
+        self.sequence._enroll()
+        self.sequence.enrollment_ids.filtered(
+            lambda e: e.partner_id != customer
+        )._cancel()
+        self.env["winback.enrollment"]._queue_due_messages()
+        return self.env["winback.message"].search([("partner_id", "=", customer.id)])
+
     def _fail_once(self, code, status=400):
         self.stub.state.fail_next(code, status=status)
         enrollment = self._start_and_queue()
@@ -402,15 +412,7 @@ class TestSendErrors(WinbackSendCase):
         for index, (code, status) in enumerate(cases):
             with self.subTest(code=code):
                 customer = self._customer(code, f"+39 333 400 00{index:02d}")
-                self.sequence.enrollment_ids._cancel()
-                self.sequence._enroll()
-                self.env["winback.enrollment"]._queue_due_messages()
-                message = self.env["winback.message"].search(
-                    [("partner_id", "=", customer.id)]
-                )
-                self.env["winback.message"].search(
-                    [("state", "=", "queued"), ("id", "!=", message.id)]
-                ).state = "cancelled"
+                message = self._queue_only(customer)
                 self.stub.state.fail_next(code, status=status)
                 self._send()
                 self.assertEqual(message.state, "queued")
@@ -480,15 +482,7 @@ class TestSendErrors(WinbackSendCase):
                 customer = self._customer(
                     f"Account {code}", f"+39 333 500 00{index:02d}"
                 )
-                self.sequence.enrollment_ids._cancel()
-                self.sequence._enroll()
-                self.env["winback.enrollment"]._queue_due_messages()
-                message = self.env["winback.message"].search(
-                    [("partner_id", "=", customer.id)]
-                )
-                self.env["winback.message"].search(
-                    [("state", "=", "queued"), ("id", "!=", message.id)]
-                ).state = "cancelled"
+                message = self._queue_only(customer)
                 self.stub.state.fail_next(code)
                 self._send()
                 self.assertEqual(self.account.state, "paused")
