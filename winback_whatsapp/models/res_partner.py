@@ -43,6 +43,18 @@ class ResPartner(models.Model):
     winback_enrollment_ids = fields.One2many(
         "winback.enrollment", "partner_id", "Win-back enrollments"
     )
+    winback_enrollment_count = fields.Integer(
+        "Win-back", compute="_compute_winback_enrollment_count"
+    )
+
+    def _compute_winback_enrollment_count(self):
+        counts = dict(
+            self.env["winback.enrollment"]._read_group(
+                [("partner_id", "in", self.ids)], ["partner_id"], ["__count"]
+            )
+        )
+        for partner in self:
+            partner.winback_enrollment_count = counts.get(partner, 0)
 
     @api.depends("winback_last_order_date")
     @api.depends_context("company")
@@ -51,6 +63,14 @@ class ResPartner(models.Model):
         for partner in self:
             last = partner.winback_last_order_date
             partner.winback_days_inactive = (today - last).days if last else 0
+
+    def action_view_winback_enrollments(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "winback_whatsapp.winback_enrollment_action"
+        )
+        action["domain"] = [("partner_id", "=", self.id)]
+        return action
 
     def _search_winback_days_inactive(self, operator, value):
         """Days inactive >= N is a last purchase on or before today - N."""

@@ -220,7 +220,9 @@ class WinbackMessage(models.Model):
             if message.template_id:
                 try:
                     params, text = message.template_id._render(
-                        partner, message.enrollment_id
+                        partner,
+                        message.enrollment_id,
+                        sequence=message.step_id.sequence_id,
                     )
                 except UserError as error:
                     message._fail_with("missing_value", str(error))

@@ -127,6 +127,12 @@ class WinbackSequence(models.Model):
         help="The deadline placeholder is the enrollment date plus this many days.",
     )
     enrollment_ids = fields.One2many("winback.enrollment", "sequence_id")
+    test_partner_id = fields.Many2one(
+        "res.partner",
+        "Test recipient",
+        help="Send test sends every message of the sequence to this contact, "
+        "and the step previews are rendered for them.",
+    )
     enrolled_count = fields.Integer("Enrolled", compute="_compute_stats")
     holdout_count = fields.Integer("Holdout", compute="_compute_stats")
     sent_count = fields.Integer("Sent", compute="_compute_stats")
@@ -237,9 +243,73 @@ class WinbackSequence(models.Model):
     def action_enroll_now(self):
         self._enroll()
 
+    def action_send_test(self):
+        """Send every step's message to the test recipient, now, in order."""
+        self.ensure_one()
+        messages = self._action_send_test()
+        failed = messages.filtered(lambda m: m.state == "failed")
+        if failed:
+            raise UserError(
+                self.env._(
+                    "The test failed: %(error)s",
+                    error=failed[0].error_message or failed[0].error_code,
+                )
+            )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._(
+                    "%(count)s test messages sent to %(partner)s.",
+                    count=len(messages),
+                    partner=self.test_partner_id.display_name,
+                ),
+            },
+        }
+
+    def _action_send_test(self):
+        partner = self.test_partner_id
+        if not partner.phone_sanitized:
+            raise UserError(
+                self.env._("Choose a test recipient with a valid mobile number.")
+            )
+        Message = self.env["winback.message"].sudo()
+        messages = Message.create(
+            [
+                {
+                    "direction": "outbound",
+                    "partner_id": partner.id,
+                    "account_id": self.account_id.id,
+                    "company_id": self.company_id.id,
+                    "step_id": step.id,
+                    "template_id": step.template_id.id,
+                    "phone_e164": partner.phone_sanitized,
+                    "state": "queued",
+                }
+                for step in self.step_ids
+            ]
+        )
+        messages._prepare_send()._send_claimed()
+        return messages
+
     # ------------------------------------------------------------
     # BUSINESS METHODS
     # ------------------------------------------------------------
+
+    def _sample_partner(self):
+        """Whom the previews are rendered for: the test recipient, else a
+        customer of the campaign's segments, else the current user."""
+        self.ensure_one()
+        if self.test_partner_id:
+            return self.test_partner_id
+        if self.segment_ids:
+            partner = self.env["res.partner"].search(
+                [("winback_segment_id", "in", self.segment_ids.ids)], limit=1
+            )
+            if partner:
+                return partner
+        return self.env.user.partner_id
 
     def _window_weekdays(self):
         return {day for day, fname in enumerate(WEEKDAY_FIELDS) if self[fname]}

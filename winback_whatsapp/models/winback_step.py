@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from .winback_segment import LEVERS
 
@@ -27,3 +28,23 @@ class WinbackStep(models.Model):
         "Last call",
         help="The final message: silence after it makes the customer dormant.",
     )
+    preview = fields.Text(
+        compute="_compute_preview",
+        help="The message as a sample customer of the campaign would read it.",
+    )
+
+    @api.depends(
+        "template_id", "sequence_id.test_partner_id", "sequence_id.coupon_code"
+    )
+    def _compute_preview(self):
+        for step in self:
+            if not step.template_id:
+                step.preview = False
+                continue
+            partner = step.sequence_id._sample_partner()
+            try:
+                step.preview = step.template_id._render(
+                    partner, sequence=step.sequence_id
+                )[1]
+            except UserError as error:
+                step.preview = str(error)

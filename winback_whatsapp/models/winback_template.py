@@ -91,7 +91,7 @@ class WinbackTemplate(models.Model):
                     )
                 )
 
-    def _render(self, partner, enrollment=None):
+    def _render(self, partner, enrollment=None, sequence=None):
         """The body parameters for ``partner`` and the text a reader sees.
 
         :return: (list of parameter strings in placeholder order, body text)
@@ -101,7 +101,9 @@ class WinbackTemplate(models.Model):
         self.ensure_one()
         values = {}
         for param in self.param_ids.sorted("position"):
-            value = (self._param_value(param.source, partner, enrollment) or "").strip()
+            value = (
+                self._param_value(param.source, partner, enrollment, sequence) or ""
+            ).strip()
             value = value or (param.fallback or "").strip()
             if not value:
                 raise UserError(
@@ -120,7 +122,7 @@ class WinbackTemplate(models.Model):
         )
         return [values[position] for position in sorted(values)], text
 
-    def _param_value(self, source, partner, enrollment):
+    def _param_value(self, source, partner, enrollment, sequence=None):
         lang = partner.lang or self.env.lang
         if source == "first_name":
             return (partner.name or "").split(" ")[0]
@@ -148,11 +150,11 @@ class WinbackTemplate(models.Model):
                 )
             )
             return line.product_id.name or ""
-        sequence = enrollment.sequence_id if enrollment else None
+        sequence = enrollment.sequence_id if enrollment else sequence
         if source == "coupon_code":
             return sequence.coupon_code if sequence else ""
         if source == "deadline" and sequence:
-            start = enrollment.create_date or fields.Datetime.now()
+            start = (enrollment and enrollment.create_date) or fields.Datetime.now()
             deadline = start.date() + timedelta(days=sequence.deadline_days)
             return format_date(self.env, deadline, lang_code=lang)
         return ""

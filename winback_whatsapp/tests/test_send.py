@@ -381,6 +381,43 @@ class TestSend(WinbackSendCase):
         self.assertEqual(enrollment.message_ids.state, "cancelled")
         self.assertFalse(self._send())
 
+    def test_step_preview_for_a_sample_customer(self):
+        offer = self.sequence.step_ids[0]
+        # Without a test recipient: a customer of the campaign's segments.
+        self.assertIn("Ciao Roberta!", offer.preview)
+        self.assertIn("WELCOMEBACK", offer.preview)
+        self.sequence.test_partner_id = self._partner("Laura Test")
+        self.assertIn("Ciao Laura!", offer.preview)
+
+    def test_send_test_to_one_partner(self):
+        tester = self._partner(
+            "Marco Rossi",
+            mobile="+39 320 555 1234",
+            country_id=self.env.ref("base.it").id,
+        )
+        self.sequence.test_partner_id = tester
+        action = self.sequence.action_send_test()
+        self.assertIn("2 test messages", action["params"]["message"])
+        sent = self.stub.state.sent()
+        self.assertEqual([b["to"] for b in sent], ["+393205551234"] * 2)
+        self.assertEqual(
+            [b["template"]["name"] for b in sent],
+            ["winback_cold_offer", "winback_last_call"],
+        )
+        self.assertEqual(
+            sent[0]["template"]["components"][0]["parameters"][2]["text"], "WELCOMEBACK"
+        )
+        self.assertFalse(self.sequence.enrollment_ids)  # a test enrolls nobody
+
+    def test_partner_smart_button(self):
+        self._start_and_queue()
+        self.assertEqual(self.roberta.winback_enrollment_count, 1)
+        action = self.roberta.action_view_winback_enrollments()
+        self.assertEqual(
+            self.env["winback.enrollment"].search(action["domain"]).partner_id,
+            self.roberta,
+        )
+
     def test_start_requires_two_or_three_steps(self):
         self.sequence.step_ids[1].unlink()
         with self.assertRaisesRegex(UserError, "two or three messages"):
