@@ -141,8 +141,9 @@ class WinbackSequence(models.Model):
     currency_id = fields.Many2one(related="company_id.currency_id")
     revenue = fields.Monetary(compute="_compute_stats")
     preview_html = fields.Html(
-        "Eligibility preview", compute="_compute_preview_html", sanitize=False
+        "Eligibility preview", readonly=True, sanitize=False, copy=False
     )
+    preview_date = fields.Datetime("Counted on", readonly=True, copy=False)
 
     def _compute_stats(self):
         Enrollment = self.env["winback.enrollment"]
@@ -178,26 +179,6 @@ class WinbackSequence(models.Model):
             sequence.revenue = converted[1]
             sequence.sent_count = sent.get(sequence, 0)
 
-    @api.depends("segment_ids", "company_id")
-    def _compute_preview_html(self):
-        labels = dict(INELIGIBLE_REASONS, eligible=self.env._("Eligible"))
-        for sequence in self:
-            if not sequence.id or not sequence.segment_ids:
-                sequence.preview_html = False
-                continue
-            counts = sequence._eligibility_counts()
-            rows = "".join(
-                f"<tr><td>{html_escape(labels[reason])}</td>"
-                f"<td class='text-end'>{counts[reason]}</td></tr>"
-                for reason in ["eligible"] + [r for r, _l in INELIGIBLE_REASONS]
-                if counts.get(reason)
-            )
-            sequence.preview_html = (
-                f"<table class='table table-sm'><tbody>{rows}</tbody></table>"
-                if rows
-                else self.env._("No customer in these segments yet.")
-            )
-
     @api.constrains("window_start", "window_end", *WEEKDAY_FIELDS)
     def _check_window(self):
         for sequence in self:
@@ -226,7 +207,34 @@ class WinbackSequence(models.Model):
         for sequence in self:
             sequence._check_startable()
         self.write({"state": "running"})
+        self.action_preview()
         self.env.ref("winback_whatsapp.ir_cron_winback_enroll")._trigger()
+
+    def action_preview(self):
+        """Count today's eligible customers, and the others by reason. On
+        demand: on a million customers the count takes seconds, too long for
+        every opening of the form."""
+        labels = dict(INELIGIBLE_REASONS, eligible=self.env._("Eligible"))
+        for sequence in self:
+            counts = sequence._eligibility_counts() if sequence.segment_ids else {}
+            rows = "".join(
+                f"<tr><td>{html_escape(labels[reason])}</td>"
+                f"<td class='text-end'>{counts[reason]}</td></tr>"
+                for reason in ["eligible"] + [r for r, _l in INELIGIBLE_REASONS]
+                if counts.get(reason)
+            )
+            sequence.write(
+                {
+                    "preview_html": (
+                        f"<table class='table table-sm'><tbody>{rows}</tbody></table>"
+                        if rows
+                        else html_escape(
+                            self.env._("No customer in these segments yet.")
+                        )
+                    ),
+                    "preview_date": fields.Datetime.now(),
+                }
+            )
 
     def action_pause(self):
         self.filtered(lambda s: s.state == "running").write({"state": "paused"})
