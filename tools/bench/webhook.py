@@ -1,12 +1,18 @@
 """Load benchmark of the WhatsApp webhook: `make bench-webhook`.
 
-Starts an Odoo server on a free loopback port against a scratch database
-copied from an installed one, posts N signed webhook calls from C concurrent
-clients (10% replays of earlier calls), then checks the database: every
-unique inbound message stored once, one chatter message each, every event
-processed.
+Starts an Odoo server (prefork, --workers 4, one cron worker, a fixed
+--database as a single-database server is deployed) on a free loopback port
+against a scratch database copied from an installed one. It first loads
+Odoo's bare /web/health route the same way, as the floor of any Odoo route,
+then posts N signed webhook calls from C concurrent clients (10% replays of
+earlier calls) while the cron processes them, and checks the database:
+every unique inbound message stored once, one chatter message each, every
+event processed.
 
-Prints: bench webhook events=.. ok=.. rps=.. p50_ms=.. p99_ms=.. lost=.. duplicates=..
+Prints:
+  bench webhook events=.. ok=.. rps=.. p50_ms=.. p99_ms=.. lost=.. duplicates=..
+  bench webhook_floor route=/web/health ... webhook_p50_ratio=..
+  bench webhook_processing ... drain_after_load_s=..
 """
 
 import argparse
@@ -82,6 +88,8 @@ def odoo_shell(args, db, script):
         "--log-level=warn",
     ]
     out = run(cmd, input=script, capture_output=True)
+    if "Traceback" in out.stderr:
+        sys.exit("odoo shell failed:\n" + out.stderr)
     return out.stdout
 
 
@@ -120,6 +128,54 @@ def payload(i, n_partners):
     return json.dumps(body).encode()
 
 
+def load(port, calls, clients):
+    """Send ``calls`` ((method, path, body, headers) tuples) from ``clients``
+    concurrent keep-alive connections; return (latencies_ms, statuses, s)."""
+    lat, codes, lock = [], [], threading.Lock()
+    queue = list(calls)
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                method, path, body, headers = queue.pop()
+            t0 = time.perf_counter()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                status = 0
+            dt = (time.perf_counter() - t0) * 1000
+            with lock:
+                lat.append(dt)
+                codes.append(status)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lat.sort()
+    return lat, codes, time.perf_counter() - t0
+
+
+def pct(lat, q):
+    return lat[min(len(lat) - 1, int(len(lat) * q))]
+
+
+def signed(path, body):
+    sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sig}
+    return ("POST", path, body, headers)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--odoo-src", required=True)
@@ -129,6 +185,14 @@ def main():
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--partners", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--cron-threads", type=int, default=1)
+    ap.add_argument(
+        "--dbfilter",
+        action="store_true",
+        help="serve through --db-filter instead of a fixed --database: Odoo"
+        " then lists the databases, on a new PostgreSQL connection, for every"
+        " request without a session cookie (every webhook call)",
+    )
     args = ap.parse_args()
     random.seed(42)
     odoo = [args.python, os.path.join(args.odoo_src, "odoo-bin"), "-c", args.conf]
@@ -161,8 +225,9 @@ def main():
             + [
                 "-d",
                 DB,
-                "--db-filter",
-                f"^{DB}$",
+            ]
+            + (["--db-filter", f"^{DB}$"] if args.dbfilter else [])
+            + [
                 "--http-interface",
                 "127.0.0.1",
                 "--http-port",
@@ -170,7 +235,7 @@ def main():
                 "--workers",
                 str(args.workers),
                 "--max-cron-threads",
-                "1",
+                str(args.cron_threads),
                 "--log-level=warn",
                 "--limit-time-real",
                 "600",
@@ -197,53 +262,17 @@ def main():
         bodies = [payload(i, args.partners) for i in range(n_unique)]
         calls = bodies + [random.choice(bodies) for _ in range(args.events - n_unique)]
         random.shuffle(calls)
-        lat, codes, lock = [], [], threading.Lock()
-        queue = list(enumerate(calls))
-
-        def client():
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    _i, body = queue.pop()
-                sig = (
-                    "sha256="
-                    + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                )
-                t0 = time.perf_counter()
-                try:
-                    conn.request(
-                        "POST",
-                        path,
-                        body=body,
-                        headers={
-                            "Content-Type": "application/json",
-                            "X-Hub-Signature-256": sig,
-                        },
-                    )
-                    resp = conn.getresponse()
-                    resp.read()
-                    status = resp.status
-                except (OSError, http.client.HTTPException):
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                    status = 0
-                dt = (time.perf_counter() - t0) * 1000
-                with lock:
-                    lat.append(dt)
-                    codes.append(status)
-
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t0
+        # Baseline in the same run: Odoo's own bare route (/web/health,
+        # auth="none", no query of its own) under the same load.
+        floor_lat, _codes, floor_s = load(
+            port, [("GET", "/web/health", None, {})] * args.events, args.clients
+        )
+        lat, codes, elapsed = load(
+            port, [signed(path, body) for body in calls], args.clients
+        )
         # The cron (woken by each call) processes the stored events.
         t1 = time.perf_counter()
-        while time.perf_counter() - t1 < 900:
+        while args.cron_threads and time.perf_counter() - t1 < 900:
             left = int(
                 psql(
                     DB,
@@ -262,7 +291,6 @@ def main():
             psql(DB, "SELECT count(*) FROM winback_webhook_event WHERE state != 'done'")
         )
         odoo_shell(args, DB, RETRY)
-        lat.sort()
         ok = sum(1 for c in codes if c == 200)
         inbound_ids = {
             json.loads(b)["entry"][0]["changes"][0]["value"]
@@ -305,16 +333,36 @@ def main():
                 args.events,
                 ok,
                 args.events / elapsed,
-                lat[len(lat) // 2],
-                lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+                pct(lat, 0.5),
+                pct(lat, 0.99),
                 lost,
                 duplicates + dup_rows,
             )
         )
         print(
+            "bench webhook_floor route=/web/health requests=%d rps=%.0f"
+            " p50_ms=%.1f p99_ms=%.1f webhook_p50_ratio=%.2f"
+            % (
+                args.events,
+                args.events / floor_s,
+                pct(floor_lat, 0.5),
+                pct(floor_lat, 0.99),
+                pct(lat, 0.5) / pct(floor_lat, 0.5),
+            )
+        )
+        print(
             "bench webhook_processing failed_first_pass=%d retried_left=%d"
-            " drain_after_load_s=%.1f clients=%d workers=%d"
-            % (failed_first, not_done, processing, args.clients, args.workers)
+            " drain_after_load_s=%.1f clients=%d workers=%d cron_threads=%d"
+            " dbfilter=%d"
+            % (
+                failed_first,
+                not_done,
+                processing,
+                args.clients,
+                args.workers,
+                args.cron_threads,
+                args.dbfilter,
+            )
         )
     finally:
         if server:
