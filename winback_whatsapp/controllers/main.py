@@ -11,15 +11,14 @@ _logger = logging.getLogger(__name__)
 
 
 class WinbackWebhookController(http.Controller):
-    def _get_account(self, key):
-        if not key:
-            return None
-        account = (
-            request.env["winback.account"]
-            .sudo()
-            .search([("webhook_key", "=", key)], limit=1)
-        )
-        return account or None
+    """Meta's webhook: verify, authenticate, persist, answer.
+
+    Meta waits on every call, retries what is not answered 200 in time and
+    cannot be asked for past events, so the POST does the least that makes
+    the event safe: check the signature and the JSON, store the raw body,
+    wake the processing cron. Everything else happens in
+    ``winback.webhook.event._process``.
+    """
 
     @http.route(
         "/winback_whatsapp/webhook/<string:key>",
@@ -30,18 +29,18 @@ class WinbackWebhookController(http.Controller):
         save_session=False,
     )
     def winback_webhook_verify(self, key, **kwargs):
-        account = self._get_account(key)
-        mode = kwargs.get("hub.mode")
-        token = kwargs.get("hub.verify_token") or ""
-        challenge = kwargs.get("hub.challenge") or ""
-        expected = account and account.verify_token or ""
-        if account and mode == "subscribe" and expected and consteq(token, expected):
-            return request.make_response(
-                challenge, headers=[("Content-Type", "text/plain")]
-            )
-        return request.make_response(
-            "Forbidden", headers=[("Content-Type", "text/plain")], status=403
+        credentials = (
+            request.env["winback.account"].sudo()._get_webhook_credentials(key)
         )
+        expected = credentials and credentials[2]
+        token = kwargs.get("hub.verify_token") or ""
+        if (
+            expected
+            and kwargs.get("hub.mode") == "subscribe"
+            and consteq(token, expected)
+        ):
+            return self._plain(kwargs.get("hub.challenge") or "", 200)
+        return self._plain("Forbidden", 403)
 
     @http.route(
         "/winback_whatsapp/webhook/<string:key>",
@@ -52,12 +51,14 @@ class WinbackWebhookController(http.Controller):
         save_session=False,
     )
     def winback_webhook_receive(self, key, **kwargs):
-        account = self._get_account(key)
-        raw = request.httprequest.get_data(cache=True)
-        secret = account and account.app_secret or ""
+        credentials = (
+            request.env["winback.account"].sudo()._get_webhook_credentials(key)
+        )
         signature = request.httprequest.headers.get("X-Hub-Signature-256") or ""
-        if not account or not secret or not signature.startswith("sha256="):
+        if not credentials or not credentials[1] or not signature.startswith("sha256="):
             return self._plain("Forbidden", 403)
+        account, secret, _token = credentials
+        raw = request.httprequest.get_data(cache=True)
         digest = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
         if not consteq(signature[len("sha256=") :], digest):
             _logger.warning(
@@ -71,8 +72,8 @@ class WinbackWebhookController(http.Controller):
         if not isinstance(payload, dict):
             return self._plain("Malformed JSON", 400)
         event = request.env["winback.webhook.event"].sudo()._store(account, raw)
-        # Process once the event is safely committed; the cron retries what
-        # fails, so the response never waits on (or loses) processing.
+        # Processing runs once the event is committed: the response never
+        # waits on it, and what fails stays in the table for the retries.
         event._process_after_commit()
         return self._plain("OK", 200)
 

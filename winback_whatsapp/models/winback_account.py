@@ -133,6 +133,28 @@ class WinbackAccount(models.Model):
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
+    @api.model
+    def _get_webhook_credentials(self, key):
+        """``(account, app_secret, verify_token)`` of the active account whose
+        webhook key is ``key``, or ``None``.
+
+        Called on every webhook request before anything else, so it is one
+        indexed query rather than an ORM search and read of restricted
+        fields. The secrets never leave the controller."""
+        if not key:
+            return None
+        self.flush_model(["webhook_key", "app_secret", "verify_token", "active"])
+        self.env.cr.execute(
+            """
+            SELECT id, app_secret, verify_token FROM winback_account
+             WHERE webhook_key = %s AND active
+             LIMIT 1
+            """,
+            [key],
+        )
+        row = self.env.cr.fetchone()
+        return row and (self.browse(row[0]), row[1] or "", row[2] or "")
+
     def _get_api(self, session=None):
         self.ensure_one()
         api_class = SimulatorApi if self.provider == "simulator" else WhatsAppApi

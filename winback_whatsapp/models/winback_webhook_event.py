@@ -37,10 +37,29 @@ class WinbackWebhookEvent(models.Model):
 
     @api.model
     def _store(self, account, raw):
-        """Persist the raw body exactly as received, before any processing."""
+        """Persist the raw body exactly as received, before any processing.
+
+        This is the webhook's hot path, and Meta waits on it: one INSERT
+        instead of an ORM create (no defaults to compute, no related field
+        to read, nothing to flush). Returns the new event."""
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8")
-        return self.sudo().create({"account_id": account.id, "raw_body": raw})
+        account.flush_recordset(["company_id"])
+        self.env.cr.execute(
+            """
+            INSERT INTO winback_webhook_event
+                   (account_id, company_id, raw_body, state, attempts,
+                    create_uid, create_date, write_uid, write_date)
+            SELECT a.id, a.company_id, %(raw)s, 'pending', 0,
+                   %(uid)s, now() at time zone 'UTC',
+                   %(uid)s, now() at time zone 'UTC'
+              FROM winback_account a
+             WHERE a.id = %(account)s
+            RETURNING id
+            """,
+            {"raw": raw, "uid": self.env.uid, "account": account.id},
+        )
+        return self.browse(self.env.cr.fetchone()[0])
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -63,9 +82,35 @@ class WinbackWebhookEvent(models.Model):
             # Tests share one transaction: process now (savepoint per event).
             self._process()
             return
-        self.env.ref(
-            "winback_whatsapp.ir_cron_winback_webhook_process"
-        ).sudo()._trigger()
+        self._wake_processing_cron()
+
+    @api.model
+    def _wake_processing_cron(self):
+        """Trigger the processing cron, unless a trigger is already waiting.
+
+        ``ir.cron._trigger`` would add one trigger row per webhook call and
+        notify the cron workers over a second connection each time; under
+        a burst one due trigger is enough, since the cron takes every
+        pending event when it runs. A call that arrives while the cron is
+        finishing is picked up by its next run (the cron also runs every
+        minute, so nothing waits longer than that)."""
+        cron = self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")
+        self.env.cr.execute(
+            """
+            INSERT INTO ir_cron_trigger
+                   (cron_id, call_at, create_uid, create_date, write_uid, write_date)
+            SELECT %(cron)s, now() at time zone 'UTC',
+                   %(uid)s, now() at time zone 'UTC',
+                   %(uid)s, now() at time zone 'UTC'
+             WHERE NOT EXISTS (
+                   SELECT 1 FROM ir_cron_trigger
+                    WHERE cron_id = %(cron)s
+                      AND call_at <= now() at time zone 'UTC')
+            """,
+            {"cron": cron.id, "uid": self.env.uid},
+        )
+        if self.env.cr.rowcount:
+            self.env.cr.postcommit.add(cron.sudo()._notifydb)
 
     def _process(self, lock=False):
         events = self
@@ -157,8 +202,10 @@ class WinbackWebhookEvent(models.Model):
 
     @api.model
     def _cron_process(self, batch_size=200):
-        """Retry pending and failed events, with backoff, claimed with row
-        locks so several workers never process the same event."""
+        """Process pending events and retry failed ones, with backoff,
+        claimed with row locks so several workers never process the same
+        event. Reports its progress, so ir.cron runs it again at once while
+        a burst is being worked off."""
         self.flush_model()
         self.env.cr.execute(
             """
@@ -181,6 +228,8 @@ class WinbackWebhookEvent(models.Model):
                 # Checkpoint: done events stay done even if a later chunk
                 # crashes the worker (and their row locks are released).
                 self.env.cr.commit()  # pylint: disable=invalid-commit
-        if len(ids) > batch_size:
+        remaining = len(ids) - len(events)
+        self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
+        if remaining:
             self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")._trigger()
         return True

@@ -172,6 +172,70 @@ class TestWebhook(HttpCase):
         self.assertEqual(res.status_code, 400)
         self.assertFalse(self.env["winback.webhook.event"].search([]))
 
+    def test_archived_account_refuses_everything(self):
+        self.account.active = False
+        verify = self.url_open(
+            self.url + "?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1"
+        )
+        self.assertEqual(verify.status_code, 403)
+        payload = self._inbound("text", {"body": "hello"}, "wamid.ARCH1")
+        self.assertEqual(self._post(payload).status_code, 403)
+        self.assertFalse(self.env["winback.webhook.event"].search([]))
+
+    def test_raw_body_kept_byte_for_byte(self):
+        raw = (
+            b'{ "object":"whatsapp_business_account",\n  "entry": [],'
+            b' "note": "caf\xc3\xa9 \\u00e9" }'
+        )
+        self.assertEqual(self._post(None, raw=raw).status_code, 200)
+        event = self.env["winback.webhook.event"].search([])
+        self.assertEqual(event.raw_body, raw.decode())
+        self.assertEqual(event.account_id, self.account)
+        self.assertEqual(event.company_id, self.account.company_id)
+        self.assertEqual(event.state, "done")
+
+    # processing cron -------------------------------------------------
+
+    def test_burst_wakes_the_cron_once(self):
+        Event = self.env["winback.webhook.event"]
+        cron = self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        for _call in range(3):
+            Event._wake_processing_cron()
+        triggers = Trigger.search([("cron_id", "=", cron.id)])
+        self.assertEqual(len(triggers), 1, "one due trigger serves the whole burst")
+        self.assertLessEqual(triggers.call_at, self.env.cr.now())
+        # Once the cron has run (ir.cron deletes the triggers it served),
+        # the next call wakes it again.
+        triggers.unlink()
+        Event._wake_processing_cron()
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 1)
+
+    def test_cron_works_off_a_backlog_in_batches(self):
+        Event = self.env["winback.webhook.event"]
+        cron = self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        events = Event.browse()
+        for index in range(3):
+            payload = self._inbound(
+                "text", {"body": f"backlog {index}"}, f"wamid.BACK{index}"
+            )
+            events |= Event._store(self.account, json.dumps(payload))
+        self.assertEqual(set(events.mapped("state")), {"pending"})
+        Event._cron_process(batch_size=2)
+        self.assertEqual(events.mapped("state"), ["done", "done", "pending"])
+        self.assertEqual(
+            Trigger.search_count([("cron_id", "=", cron.id)]),
+            1,
+            "the cron asks to run again while events remain",
+        )
+        Event._cron_process(batch_size=2)
+        self.assertEqual(set(events.mapped("state")), {"done"})
+        for index in range(3):
+            self.assertEqual(len(self._chatter(self.partner, f"backlog {index}")), 1)
+
     # inbound ---------------------------------------------------------
 
     def test_text_reply_replays_and_effects(self):
