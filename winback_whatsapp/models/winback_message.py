@@ -84,6 +84,14 @@ class WinbackMessage(models.Model):
     read_at = fields.Datetime()
     failed_at = fields.Datetime()
     received_at = fields.Datetime()
+    profile_name = fields.Char(
+        "WhatsApp profile name", help="Name the customer shows on WhatsApp."
+    )
+    inbound_type = fields.Char(
+        "WhatsApp message type",
+        readonly=True,
+        help="For an inbound message: text, button, interactive, reaction, image...",
+    )
     render_params = fields.Text(
         "Sent parameters", readonly=True, help="The template parameters, as sent."
     )
@@ -390,10 +398,6 @@ class WinbackMessage(models.Model):
     # Inbound messages, statuses and preferences from the webhook.
     # ------------------------------------------------------------
 
-    profile_name = fields.Char(
-        "WhatsApp profile name", help="Name the customer shows on WhatsApp."
-    )
-
     _WINBACK_STATUS_RANK = {
         "queued": 0,
         "sending": 0,
@@ -479,6 +483,7 @@ class WinbackMessage(models.Model):
             "context_wamid": context_wamid or False,
             "received_at": ts,
             "profile_name": profile_name or False,
+            "inbound_type": msg.get("type") or False,
         }
         try:
             with self.env.cr.savepoint():
@@ -521,7 +526,9 @@ class WinbackMessage(models.Model):
             )
         if enrollment:
             self.enrollment_id = enrollment
-        if self.body.startswith(self.env._("Reaction: ")):
+        if self.inbound_type == "reaction":
+            # An emoji on our message is shown, but is no conversation: the
+            # sequence goes on and nobody is asked to answer it.
             return
         if enrollment:
             enrollment._mark_replied(self)

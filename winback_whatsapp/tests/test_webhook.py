@@ -330,6 +330,22 @@ class TestWebhook(HttpCase):
         self.assertTrue(self._chatter(self.partner, "Unsupported message type"))
         self.assertFalse(self._blacklisted("+393331234567"))
 
+    def test_reaction_is_shown_but_is_no_reply(self):
+        self._post(
+            self._inbound(
+                "reaction",
+                {"message_id": "wamid.OUT1", "emoji": "\U0001f44d"},
+                "wamid.R1",
+            )
+        )
+        self.assertEqual(len(self._chatter(self.partner, "\U0001f44d")), 1)
+        self.assertEqual(self.enrollment.state, "running")
+        self.assertFalse(self.partner.activity_ids)
+        # A text that merely starts like a reaction is a reply.
+        self._post(self._inbound("text", {"body": "Reaction: love it"}, "wamid.R2"))
+        self.assertEqual(self.enrollment.state, "replied")
+        self.assertTrue(self.partner.activity_ids)
+
     def test_html_payload_is_inert(self):
         evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
         self._post(self._inbound("text", {"body": evil}, "wamid.XSS"))
