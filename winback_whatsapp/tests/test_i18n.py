@@ -23,6 +23,17 @@ class TestItalian(TransactionCase):
         self.assertEqual(fields_it["is_holdout"]["string"], "Gruppo di controllo")
         action = env_it.ref("winback_whatsapp.winback_lift_action")
         self.assertEqual(action.name, "Incremento sul gruppo di controllo")
+        # The webhook side reads in Italian too.
+        self.assertEqual(
+            env_it.ref("winback_whatsapp.menu_winback_unmatched").name,
+            "Risposte non abbinate",
+        )
+        self.assertEqual(
+            env_it["winback.message"].fields_get(["inbound_type"], ["string"])[
+                "inbound_type"
+            ]["string"],
+            "Tipo di messaggio WhatsApp",
+        )
         # English stays the source language.
         self.assertEqual(
             self.env(context={"lang": "en_US"})
