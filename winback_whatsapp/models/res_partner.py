@@ -6,6 +6,10 @@ from odoo import api, fields, models
 class ResPartner(models.Model):
     _inherit = "res.partner"
 
+    # Every inbound WhatsApp message and every opt-out looks the customer up
+    # by number: indexed, as crm does for leads (a scan of a million
+    # partners otherwise).
+    phone_sanitized = fields.Char(index="btree_not_null")
     winback_last_order_date = fields.Date(
         "Last purchase",
         company_dependent=True,
@@ -134,18 +138,20 @@ class ResPartner(models.Model):
 
     @api.model
     def _winback_find_by_number(self, number, company=None):
-        """The partner behind an E.164 number (phone_sanitized, mobile or
-        phone). Several partners share it: the one enrolled in a running
-        sequence first, then the most recent customer, then the oldest."""
+        """The partner behind an E.164 number: its sanitized number, or its
+        mobile or phone written with the country code (``+39 333 123 4567``,
+        ``0039 333...``), through phone_validation's indexed search. Several
+        partners share it: the one enrolled in a running sequence first,
+        then the most recent customer, then the oldest."""
         if not number:
             return self.browse()
+        # phone_mobile_search runs its own SQL on the raw columns.
+        self.flush_model(["mobile", "phone", "phone_sanitized"])
         partners = self.sudo().search(
             [
                 "|",
-                "|",
                 ("phone_sanitized", "=", number),
-                ("mobile", "=", number),
-                ("phone", "=", number),
+                ("phone_mobile_search", "=", number),
             ]
         )
         if company:

@@ -396,6 +396,28 @@ class TestWebhook(HttpCase):
         self.assertTrue(self._chatter(enrolled, "shared"))
         self.assertFalse(self._chatter(recent, "shared"))
 
+    def test_number_written_in_any_format_is_matched(self):
+        # The landline field holds the WhatsApp number, written with spaces;
+        # the mobile field (hence the sanitized number) is another one.
+        shop = self.env["res.partner"].create(
+            {
+                "name": "Bottega",
+                "mobile": "+39 02 1234 5678",
+                "phone": "+39 333 555 1212",
+            }
+        )
+        abroad = self.env["res.partner"].create(
+            {"name": "Zurich", "mobile": "0041 79 123 45 67"}
+        )
+        Partner = self.env["res.partner"]
+        self.assertEqual(Partner._winback_find_by_number("+393335551212"), shop)
+        self.assertEqual(Partner._winback_find_by_number("+41791234567"), abroad)
+        self.assertFalse(Partner._winback_find_by_number("+393335551213"))
+        self._post(
+            self._inbound("text", {"body": "still open?"}, "wamid.FMT", "393335551212")
+        )
+        self.assertTrue(self._chatter(shop, "still open?"))
+
     # opt-out ---------------------------------------------------------
 
     def test_stop_keywords(self):
