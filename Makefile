@@ -1,5 +1,5 @@
 # WhatsApp Win-back: developer entry points. See README.md.
-.PHONY: help setup test lint demo clean bench-recompute bench-enroll bench-send bench-crash bench-webhook
+.PHONY: help setup test lint demo clean bench-recompute bench-enroll bench-send bench-crash bench-webhook bench-match
 
 help:
 	@echo "make demo   - run the product at http://localhost:8069 (admin/admin)"
@@ -36,3 +36,6 @@ bench-crash:
 
 bench-webhook:
 	bash -c 'source tools/common.sh && exec "$$PY" tools/bench/webhook.py --odoo-src "$$ODOO_SRC" --conf "$$ODOO_CONF" --python "$$PY" $(BENCH_ARGS)'
+
+bench-match:
+	bash tools/bench/run.sh match $(BENCH_ARGS)
