@@ -637,7 +637,9 @@ class WinbackMessage(models.Model):
                 message = self.browse(int(opaque.split(":", 1)[1])).exists()
             except ValueError:
                 message = self.browse()
-            if message and message.direction != "outbound":
+            if message and (
+                message.direction != "outbound" or message.account_id != account
+            ):
                 message = self.browse()
             if message and wamid and not message.wamid:
                 message.wamid = wamid

@@ -547,6 +547,27 @@ class TestWebhook(HttpCase):
         )
         self.assertEqual(stuck.state, "delivered")
         self.assertEqual(stuck.wamid, "wamid.LATE")
+        # Another business number's status cannot touch this account's
+        # messages, whatever callback data it carries.
+        other = self.env["winback.account"].create(
+            {"name": "Other", "phone_number_id": "999", "app_secret": "s2"}
+        )
+        foreign = self.env["winback.message"].create(
+            {
+                "direction": "outbound",
+                "state": "sending",
+                "partner_id": self.partner.id,
+                "account_id": other.id,
+                "phone_e164": "+393331234567",
+            }
+        )
+        self._post(
+            self._status(
+                "wamid.ELSE", "read", biz_opaque_callback_data=f"winback:{foreign.id}"
+            )
+        )
+        self.assertEqual(foreign.state, "sending")
+        self.assertFalse(foreign.wamid)
 
     def test_failed_status_131050_blacklists(self):
         failed = self._status(
