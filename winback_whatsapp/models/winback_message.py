@@ -618,10 +618,19 @@ class WinbackMessage(models.Model):
         )
         if not activity_type or not user:
             return
+        note = plaintext2html(self.body or "")
+        pending = partner.activity_ids.filtered(
+            lambda a: a.activity_type_id == activity_type
+        )
+        if pending:
+            # One to-do per customer, however many messages they send: it
+            # shows the latest, the chatter has them all.
+            pending[:1].note = note
+            return
         partner.activity_schedule(
             activity_type_id=activity_type.id,
             summary=self.env._("Answer the WhatsApp reply"),
-            note=plaintext2html(self.body or ""),
+            note=note,
             user_id=user.id,
         )
 

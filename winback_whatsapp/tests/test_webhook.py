@@ -263,6 +263,12 @@ class TestWebhook(HttpCase):
         )
         self.assertEqual(len(activity), 1)
         self.assertEqual(activity.user_id, self.salesman)
+        # A second message adds to the chatter, not to the salesperson's
+        # to-do list: the one activity shows the latest message.
+        self._post(self._inbound("text", {"body": "Is it still valid?"}, "wamid.IN2"))
+        self.assertEqual(len(self._chatter(self.partner, "Is it still valid?")), 1)
+        self.assertEqual(len(self.partner.activity_ids), 1)
+        self.assertIn("Is it still valid?", str(activity.note))
 
     def test_activity_falls_back_to_sequence_responsible(self):
         self.partner.user_id = False
