@@ -231,5 +231,5 @@ class WinbackWebhookEvent(models.Model):
         remaining = len(ids) - len(events)
         self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
         if remaining:
-            self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")._trigger()
+            self._wake_processing_cron()
         return True
