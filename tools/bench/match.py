@@ -11,11 +11,13 @@ from benchlib import environment, generate_customers, parser, registry, report, 
 
 
 def lookups_ms(function, numbers):
-    times = []
+    """Median and worst milliseconds per lookup, and how many found someone."""
+    times, found = [], 0
     for number in numbers:
-        seconds, _found = timed(function, number)
+        seconds, result = timed(function, number)
         times.append(seconds * 1000)
-    return statistics.median(times), max(times)
+        found += bool(result)
+    return statistics.median(times), max(times), found
 
 
 def main():
@@ -59,10 +61,11 @@ def main():
                 ]
             )
 
-        found = sum(1 for n in numbers if Partner._winback_find_by_number(n))
-        addon_p50, addon_max = lookups_ms(Partner._winback_find_by_number, numbers)
-        floor_p50, _floor_max = lookups_ms(floor, numbers)
-        naive_p50, _naive_max = lookups_ms(naive, numbers[: options.naive_lookups])
+        addon_p50, addon_max, found = lookups_ms(
+            Partner._winback_find_by_number, numbers
+        )
+        floor_p50, _max, _found = lookups_ms(floor, numbers)
+        naive_p50, _max, _found = lookups_ms(naive, numbers[: options.naive_lookups])
         report(
             "match",
             partners=options.partners,
