@@ -47,7 +47,7 @@ class WinbackReport(models.Model):
     )
     sent = fields.Integer("Messages sent", readonly=True, aggregator="sum")
     delivered = fields.Integer("Messages delivered", readonly=True, aggregator="sum")
-    read = fields.Integer("Messages read", readonly=True, aggregator="sum")
+    read_count = fields.Integer("Messages read", readonly=True, aggregator="sum")
     replied = fields.Integer(readonly=True, aggregator="sum")
     converted = fields.Integer(readonly=True, aggregator="sum")
     opted_out = fields.Integer("Opted out", readonly=True, aggregator="sum")
@@ -90,7 +90,7 @@ class WinbackReport(models.Model):
                        AS treated,
                    COALESCE(m.sent, 0) AS sent,
                    COALESCE(m.delivered, 0) AS delivered,
-                   COALESCE(m.read, 0) AS read,
+                   COALESCE(m.read, 0) AS read_count,
                    CASE WHEN e.state = 'replied' THEN 1 ELSE 0 END AS replied,
                    CASE WHEN e.state = 'converted' OR e.order_id IS NOT NULL
                         THEN 1 ELSE 0 END AS converted,

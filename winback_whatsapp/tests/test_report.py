@@ -61,7 +61,7 @@ class TestReport(WinbackReportCase):
             "enrolled": enrolled,
             "sent": sent,
             "delivered": delivered,
-            "read": read,
+            "read_count": read,
             "replied": replied,
             "converted": converted,
             "opted_out": opted_out,
@@ -91,7 +91,7 @@ class TestReport(WinbackReportCase):
             if g["segment_id"][0] == self.segment_warm.id and not g["is_holdout"]
         )
         self.assertEqual(
-            (warm["enrolled"], warm["sent"], warm["delivered"], warm["read"]),
+            (warm["enrolled"], warm["sent"], warm["delivered"], warm["read_count"]),
             (4, 5, 4, 3),
         )
         self.assertEqual((warm["replied"], warm["converted"]), (2, 1))
