@@ -27,6 +27,7 @@ import websocket
 SCREENS = [
     ("reporting_pivot", "winback_whatsapp.winback_report_action", "pivot"),
     ("reporting_graph", "winback_whatsapp.winback_report_action", "graph"),
+    ("reporting_list", "winback_whatsapp.winback_report_action", "list"),
     ("lift_over_holdout", "winback_whatsapp.winback_lift_action", "list"),
     ("settings", "winback_whatsapp.winback_config_settings_action", "form"),
 ]
@@ -146,6 +147,7 @@ def main():
             deviceScaleFactor=1,
             mobile=False,
         )
+        failed = []
         for name, action, view_type in SCREENS:
             browser.call(
                 "Page.navigate",
@@ -157,12 +159,19 @@ def main():
             ):
                 print(f"{name}: the screen did not load", file=sys.stderr)
             time.sleep(1.5)  # charts animate
+            if browser.wait_for(".o_error_dialog", timeout=0.5):
+                # A crashed view: say so instead of saving its error dialog.
+                print(f"{name}: the screen shows an error dialog", file=sys.stderr)
+                failed.append(name)
+                continue
             shot = browser.call("Page.captureScreenshot", format="png")
             path = out / f"{name}.png"
             path.write_bytes(base64.b64decode(shot["data"]))
             print(f"saved {path}")
     finally:
         browser.close()
+    if failed:
+        sys.exit(f"no screenshot of {', '.join(failed)}: the view failed")
 
 
 if __name__ == "__main__":
