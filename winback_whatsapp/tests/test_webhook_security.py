@@ -11,8 +11,9 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
 
+from ..tools.wa_number import is_valid_e164, number_variants, wa_id_to_e164
 from . import test_webhook as base
 
 MAIN_NUMBER = "+393331234567"
@@ -438,6 +439,7 @@ class TestWebhookSecurity(HttpCase):
 
     def test_message_personal_data_expires(self):
         Message = self.env["winback.message"]
+        fresh = self._queued(self.partner)
         self._post(self._inbound("text", {"body": "my address is ..."}, "wamid.PD1"))
         inbound = Message.search([("wamid", "=", "wamid.PD1")])
         old_out = Message.create(
@@ -466,7 +468,6 @@ class TestWebhookSecurity(HttpCase):
             "WHERE id IN %s",
             [(inbound.id, old_out.id)],
         )
-        fresh = self._queued(self.partner)
         self.env.invalidate_all()
         self.assertTrue(getattr(Message._gc_personal_data, "_autovacuum", False))
         Message._gc_personal_data()
@@ -482,3 +483,45 @@ class TestWebhookSecurity(HttpCase):
             [("enrollment_id", "=", self.enrollment.id)], ["sent", "delivered", "read"]
         )
         self.assertEqual(after, before, "the results keep their counts")
+
+
+@tagged("post_install", "-at_install")
+class TestWaNumber(BaseCase):
+    """Meta's wa_id to E.164 (tools/wa_number.py), a pure function."""
+
+    def test_wa_id_to_e164(self):
+        cases = {
+            # Mexico: the former mobile 1 goes.
+            "5215512345678": "+525512345678",
+            "5213312345678": "+523312345678",
+            "525512345678": "+525512345678",
+            # Argentina: 549 is the international mobile form already.
+            "5491123456789": "+5491123456789",
+            # Brazil: an 8-digit mobile outside areas 11-28 gets its 9...
+            "559281723241": "+5592981723241",
+            # ... a mobile that has it, or a landline, stays as it is.
+            "5521987654321": "+5521987654321",
+            "552132654321": "+552132654321",
+            # Everyone else: "+" and the digits.
+            "393331234567": "+393331234567",
+            "+39 333 123 4567": "+393331234567",
+            # Not valid for phonenumbers: kept, digits only, never dropped.
+            "15550009999": "+15550009999",
+            "": "",
+            None: "",
+            "abc": "",
+        }
+        for wa_id, e164 in cases.items():
+            self.assertEqual(wa_id_to_e164(wa_id), e164, wa_id)
+        for wa_id, e164 in cases.items():
+            if e164 and e164 != "+15550009999":
+                self.assertTrue(is_valid_e164(e164), e164)
+        self.assertFalse(is_valid_e164("+5215512345678"))
+
+    def test_number_variants(self):
+        self.assertEqual(number_variants("+525512345678"), ["+5215512345678"])
+        self.assertEqual(number_variants("+5491123456789"), ["+541123456789"])
+        self.assertEqual(number_variants("+541123456789"), ["+5491123456789"])
+        self.assertEqual(number_variants("+5592981723241"), ["+559281723241"])
+        self.assertEqual(number_variants("+393331234567"), [])
+        self.assertEqual(number_variants(""), [])
