@@ -25,7 +25,7 @@ class ResConfigSettings(models.TransientModel):
         default=365,
         help="After this many days a WhatsApp message loses its text, number "
         "and profile name (its state and dates stay, for the results), and "
-        "an unmatched reply is deleted. 0 keeps them.",
+        "an unmatched reply is deleted.",
     )
     winback_webhook_event_retention_days = fields.Integer(
         "Keep processed webhook events (days)",
@@ -33,5 +33,5 @@ class ResConfigSettings(models.TransientModel):
         default=30,
         help="Processed webhook events (raw calls from Meta) are deleted after "
         "this many days; failed ones are kept until the message contents' "
-        "lifetime. 0 keeps them.",
+        "lifetime.",
     )

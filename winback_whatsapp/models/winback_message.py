@@ -616,9 +616,9 @@ class WinbackMessage(models.Model):
             body = self.env._("WhatsApp: the customer opted back in (START).")
         else:
             body = self.env._(
-                "WhatsApp: START of %(when)s ignored: the customer opted out "
+                "WhatsApp: START of %(when)s UTC ignored: the customer opted out "
                 "after it.",
-                when=self.received_at,
+                when=fields.Datetime.to_string(self.received_at),
             )
         if self.partner_id:
             self.partner_id.message_post(body=body, subtype_xmlid="mail.mt_note")
@@ -773,9 +773,9 @@ class WinbackMessage(models.Model):
                     )
                     if freed
                     else self.env._(
-                        "WhatsApp: resume of %(when)s ignored: the customer "
+                        "WhatsApp: resume of %(when)s UTC ignored: the customer "
                         "opted out after it.",
-                        when=when,
+                        when=fields.Datetime.to_string(when),
                     ),
                     subtype_xmlid="mail.mt_note",
                 )

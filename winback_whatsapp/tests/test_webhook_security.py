@@ -513,7 +513,7 @@ class TestWaNumber(BaseCase):
         }
         for wa_id, e164 in cases.items():
             self.assertEqual(wa_id_to_e164(wa_id), e164, wa_id)
-        for wa_id, e164 in cases.items():
+        for e164 in cases.values():
             if e164 and e164 != "+15550009999":
                 self.assertTrue(is_valid_e164(e164), e164)
         self.assertFalse(is_valid_e164("+5215512345678"))
