@@ -20,6 +20,7 @@
         "security/ir.model.access.csv",
         "views/winback_menus.xml",
         "data/ir_cron_data.xml",
+        "data/ir_config_parameter_data.xml",
         "data/winback_segment_data.xml",
         "views/winback_segment_views.xml",
         "views/res_partner_views.xml",

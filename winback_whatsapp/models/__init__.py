@@ -13,3 +13,4 @@ from . import res_config_settings
 from . import winback_report
 from . import winback_lift
 from . import winback_webhook_event
+from . import phone_blacklist

@@ -19,3 +19,19 @@ class ResConfigSettings(models.TransientModel):
     winback_cooldown_days = fields.Integer(
         related="company_id.winback_cooldown_days", readonly=False
     )
+    winback_message_retention_days = fields.Integer(
+        "Keep message contents (days)",
+        config_parameter="winback_whatsapp.message_retention_days",
+        default=365,
+        help="After this many days a WhatsApp message loses its text, number "
+        "and profile name (its state and dates stay, for the results), and "
+        "an unmatched reply is deleted.",
+    )
+    winback_webhook_event_retention_days = fields.Integer(
+        "Keep processed webhook events (days)",
+        config_parameter="winback_whatsapp.webhook_event_retention_days",
+        default=30,
+        help="Processed webhook events (raw calls from Meta) are deleted after "
+        "this many days; failed ones are kept until the message contents' "
+        "lifetime.",
+    )

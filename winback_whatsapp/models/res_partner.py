@@ -2,6 +2,8 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
+from ..tools.wa_number import number_variants
+
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
@@ -97,20 +99,28 @@ class ResPartner(models.Model):
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
-    def _winback_opt_out(self, reason, numbers=None):
+    def _winback_opt_out(self, reason, numbers=None, when=None):
         """Take these partners' WhatsApp numbers (or ``numbers``, E.164) off
         every promotional send at once: blacklist, stop running enrollments,
-        cancel queued messages. The reason is noted in the chatter."""
-        numbers = set(numbers or []) | set(self.mapped("phone_sanitized")) - {False}
-        if numbers:
-            self.env["phone.blacklist"].sudo()._add(sorted(numbers), message=reason)
+        cancel queued messages. The reason is noted in the chatter. ``when``
+        is the customer's own time of the opt-out (default: now).
+
+        Works without partner (a STOP from an unknown number) and whatever
+        the number looks like: an opt-out is never lost."""
+        numbers = {n for n in (*(numbers or []), *self.mapped("phone_sanitized")) if n}
         partners = self
         if numbers:
+            blacklisted = (
+                self.env["phone.blacklist"]
+                .sudo()
+                ._winback_add(sorted(numbers), reason, when=when)
+            )
+            lines = numbers | set(blacklisted.mapped("number"))
             partners |= (
                 self.env["res.partner"]
                 .sudo()
                 .with_context(active_test=False)
-                .search([("phone_sanitized", "in", list(numbers))])
+                .search([("phone_sanitized", "in", sorted(lines))])
             )
         enrollments = (
             self.env["winback.enrollment"]
@@ -147,13 +157,13 @@ class ResPartner(models.Model):
             return self.browse()
         # phone_mobile_search runs its own SQL on the raw columns.
         self.flush_model(["mobile", "phone", "phone_sanitized"])
-        partners = self.sudo().search(
-            [
-                "|",
-                ("phone_sanitized", "=", number),
-                ("phone_mobile_search", "=", number),
-            ]
-        )
+        # The same line may be kept in another form (Argentina's mobile 9,
+        # Mexico's former mobile 1, Brazil's ninth digit).
+        numbers = [number, *number_variants(number)]
+        domain = [("phone_sanitized", "in", numbers)]
+        for candidate in numbers:
+            domain = ["|", *domain, ("phone_mobile_search", "=", candidate)]
+        partners = self.sudo().search(domain)
         if company:
             partners = partners.filtered(
                 lambda p: not p.company_id or p.company_id == company

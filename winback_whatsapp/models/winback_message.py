@@ -13,6 +13,7 @@ from odoo.tools import SQL, plaintext2html
 from ..tools.cron import commit_batch
 from ..tools.send_window import customer_timezone, next_window_start
 from ..tools.stop_keywords import is_start, is_stop
+from ..tools.wa_number import wa_id_to_e164
 from ..tools.whatsapp_api import RETRYABLE_CODES, WhatsAppError
 
 _logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ RETRY_CODES = RETRYABLE_CODES
 ACCOUNT_ERRORS = {"190", "131042", "368", "131031"}
 
 OPT_OUT_ERROR = "131050"
+MESSAGE_RETENTION = 365  # days; winback_whatsapp.message_retention_days
 
 MESSAGE_STATES = [
     ("queued", "Queued"),
@@ -450,7 +452,8 @@ class WinbackMessage(models.Model):
             return self.browse()
         if self.search_count([("account_id", "=", account.id), ("wamid", "=", wamid)]):
             return self.browse()
-        number = "+" + (msg.get("from") or "").lstrip("+")
+        # Meta's wa_id is not always the E.164 number (Mexico's 521...).
+        number = wa_id_to_e164(msg.get("from"))
         text, payload = self._winback_inbound_text(msg)
         context_wamid = (msg.get("context") or {}).get("id")
         if msg.get("type") == "reaction":
@@ -465,23 +468,17 @@ class WinbackMessage(models.Model):
                 .sudo()
                 ._winback_find_by_number(number, account.company_id)
             )
-        try:
-            ts = fields.Datetime.to_string(
-                datetime.fromtimestamp(int(msg.get("timestamp")), tz=timezone.utc)
-            )
-        except (TypeError, ValueError):
-            ts = fields.Datetime.now()
         vals = {
             "direction": "inbound",
             "state": "received",
             "account_id": account.id,
             "company_id": account.company_id.id,
             "partner_id": partner.id or False,
-            "phone_e164": number,
+            "phone_e164": number or False,
             "body": text,
             "wamid": wamid,
             "context_wamid": context_wamid or False,
-            "received_at": ts,
+            "received_at": self._winback_time(msg.get("timestamp")),
             "profile_name": profile_name or False,
             "inbound_type": msg.get("type") or False,
         }
@@ -493,29 +490,27 @@ class WinbackMessage(models.Model):
             return self.browse()
         if partner:
             message._winback_handle_inbound(replied_to, payload)
+        else:
+            # Waits in Unmatched replies, but a STOP (or START) is obeyed now.
+            message._winback_apply_keywords(replied_to, payload)
         return message
+
+    @api.model
+    def _winback_time(self, timestamp):
+        """WhatsApp's Unix timestamp as a UTC datetime; now if unreadable."""
+        try:
+            return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).replace(
+                tzinfo=None
+            )
+        except (TypeError, ValueError, OverflowError, OSError):
+            return fields.Datetime.now()
 
     def _winback_handle_inbound(self, replied_to=None, payload=None):
         """Chatter, opt-out/opt-in keywords, enrollment outcome, activity."""
         self.ensure_one()
         partner = self.partner_id
         self._winback_post_in_chatter()
-        if self._winback_is_stop(replied_to, payload):
-            self._winback_opt_out_from_reply()
-            return
-        if is_start(self.body) and (
-            self.env["phone.blacklist"]
-            .sudo()
-            .search_count([("number", "=", self.phone_e164)])
-        ):
-            self.env["phone.blacklist"].sudo()._remove(
-                [self.phone_e164],
-                message=self.env._("Customer sent START on WhatsApp."),
-            )
-            partner.message_post(
-                body=self.env._("WhatsApp: the customer opted back in (START)."),
-                subtype_xmlid="mail.mt_note",
-            )
+        if self._winback_apply_keywords(replied_to, payload):
             return
         enrollment = replied_to and replied_to.enrollment_id
         if not enrollment:
@@ -533,6 +528,20 @@ class WinbackMessage(models.Model):
         if enrollment:
             enrollment._mark_replied(self)
         self._winback_schedule_activity(enrollment)
+
+    def _winback_apply_keywords(self, replied_to=None, payload=None):
+        """Obey a STOP, or a START of a blacklisted number, partner or not.
+        Returns whether the message was one of them."""
+        self.ensure_one()
+        if self._winback_is_stop(replied_to, payload):
+            self._winback_opt_out_from_reply()
+            return True
+        if is_start(self.body) and self.env["phone.blacklist"].sudo()._winback_lines(
+            [self.phone_e164]
+        ).filtered("active"):
+            self._winback_opt_in_from_reply()
+            return True
+        return False
 
     def _winback_post_in_chatter(self):
         self.ensure_one()
@@ -571,20 +580,48 @@ class WinbackMessage(models.Model):
 
     def _winback_opt_out_from_reply(self):
         self.ensure_one()
-        already = (
-            self.env["phone.blacklist"]
-            .sudo()
-            .search_count([("number", "=", self.phone_e164)])
+        Blacklist = self.env["phone.blacklist"].sudo()
+        already = self.phone_e164 and Blacklist.search(
+            [("number", "=", self.phone_e164)]
         )
         if already:
             # Repeated STOP: already off every send, and the confirmation
-            # queued the first time must not be cancelled nor repeated.
+            # queued the first time must not be cancelled nor repeated. It
+            # is still the latest opt-out an older START must not undo.
+            already._winback_note_opt_out(self.received_at)
             return
         self.partner_id._winback_opt_out(
             self.env._("WhatsApp: the customer asked to stop (%s).", self.body),
-            numbers=[self.phone_e164],
+            numbers=[self.phone_e164] if self.phone_e164 else None,
+            when=self.received_at,
         )
-        self._winback_queue_stop_confirmation()
+        if self.phone_e164:
+            self._winback_queue_stop_confirmation()
+
+    def _winback_opt_in_from_reply(self):
+        """START: free the number again, unless the customer opted out after
+        sending it (a START retried or processed late)."""
+        self.ensure_one()
+        numbers = [self.phone_e164, *self.partner_id.mapped("phone_sanitized")]
+        freed = (
+            self.env["phone.blacklist"]
+            .sudo()
+            ._winback_remove(
+                numbers,
+                self.env._("Customer sent START on WhatsApp."),
+                when=self.received_at,
+            )
+        )
+        if freed:
+            body = self.env._("WhatsApp: the customer opted back in (START).")
+        else:
+            body = self.env._(
+                "WhatsApp: START of %(when)s UTC ignored: the customer opted out "
+                "after it.",
+                when=fields.Datetime.to_string(self.received_at),
+            )
+        if self.partner_id:
+            self.partner_id.message_post(body=body, subtype_xmlid="mail.mt_note")
 
     def _winback_queue_stop_confirmation(self):
         """ONE free-text confirmation (no template): the sender's cron sends
@@ -699,10 +736,14 @@ class WinbackMessage(models.Model):
 
     @api.model
     def _winback_apply_preference(self, account, pref):
-        """user_preferences: marketing_messages stop / resume."""
+        """user_preferences: marketing_messages stop / resume. A resume never
+        undoes a stop the customer sent after it (retry, late processing)."""
         if pref.get("category") not in (None, "marketing_messages"):
             return False
-        number = "+" + (pref.get("wa_id") or "").lstrip("+")
+        number = wa_id_to_e164(pref.get("wa_id"))
+        if not number:
+            return False
+        when = self._winback_time(pref.get("timestamp"))
         partner = (
             self.env["res.partner"]
             .sudo()
@@ -712,24 +753,73 @@ class WinbackMessage(models.Model):
             partner._winback_opt_out(
                 self.env._("WhatsApp: the customer stopped marketing messages."),
                 numbers=[number],
+                when=when,
             )
             return True
         if pref.get("value") == "resume":
-            self.env["phone.blacklist"].sudo()._remove(
-                [number],
-                message=self.env._(
-                    "WhatsApp: the customer resumed marketing messages."
-                ),
+            freed = (
+                self.env["phone.blacklist"]
+                .sudo()
+                ._winback_remove(
+                    [number, *partner.mapped("phone_sanitized")],
+                    self.env._("WhatsApp: the customer resumed marketing messages."),
+                    when=when,
+                )
             )
             if partner:
                 partner.message_post(
                     body=self.env._(
                         "WhatsApp: the customer resumed marketing messages."
+                    )
+                    if freed
+                    else self.env._(
+                        "WhatsApp: resume of %(when)s UTC ignored: the customer "
+                        "opted out after it.",
+                        when=fields.Datetime.to_string(when),
                     ),
                     subtype_xmlid="mail.mt_note",
                 )
             return True
         return False
+
+    @api.autovacuum
+    def _gc_personal_data(self):
+        """Personal data has a lifetime: past it (system parameter
+        ``winback_whatsapp.message_retention_days``, 365 by default, 0 keeps
+        it), a message keeps its state and dates, which the results count,
+        but loses its text, number, profile name and parameters. An
+        unmatched reply, which counts nowhere, goes altogether."""
+        days = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("winback_whatsapp.message_retention_days", MESSAGE_RETENTION)
+            or 0
+        )
+        if days <= 0:
+            return
+        cutoff = fields.Datetime.now() - timedelta(days=days)
+        self.flush_model()
+        self.env.cr.execute(
+            """
+            DELETE FROM winback_message
+             WHERE direction = 'inbound' AND partner_id IS NULL
+               AND create_date < %s
+            """,
+            [cutoff],
+        )
+        self.env.cr.execute(
+            """
+            UPDATE winback_message
+               SET body = NULL, phone_e164 = NULL, profile_name = NULL,
+                   render_params = NULL
+             WHERE create_date < %s
+               AND state NOT IN ('queued', 'sending')
+               AND (body IS NOT NULL OR phone_e164 IS NOT NULL
+                    OR profile_name IS NOT NULL OR render_params IS NOT NULL)
+            """,
+            [cutoff],
+        )
+        self.invalidate_model()
 
     def action_winback_create_partner(self):
         """Unmatched reply: create a partner with this number and file the

@@ -3,10 +3,14 @@ import logging
 from datetime import timedelta
 
 from odoo import api, fields, models, modules
+from odoo.exceptions import AccessError
+
+from .winback_message import MESSAGE_RETENTION
 
 _logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+EVENT_RETENTION = 30  # days; winback_whatsapp.webhook_event_retention_days
 
 
 class WinbackWebhookEvent(models.Model):
@@ -20,11 +24,19 @@ class WinbackWebhookEvent(models.Model):
     company_id = fields.Many2one(related="account_id.company_id", store=True)
     raw_body = fields.Text("Raw body", readonly=True, help="As received from Meta.")
     state = fields.Selection(
-        [("pending", "Pending"), ("done", "Done"), ("failed", "Failed")],
+        [
+            ("pending", "Pending"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("refused", "Refused"),
+        ],
         default="pending",
         required=True,
         index=True,
         readonly=True,
+        help="Refused: the call named a phone number that is not the one of "
+        "the account whose webhook key and app secret authenticated it; "
+        "that part was not processed, and is never retried.",
     )
     attempts = fields.Integer(readonly=True)
     error = fields.Text(readonly=True)
@@ -66,8 +78,19 @@ class WinbackWebhookEvent(models.Model):
     # ------------------------------------------------------------
 
     def action_retry(self):
-        self.write({"state": "pending", "next_attempt_at": False})
-        self._process()
+        if not self.env.user.has_group("winback_whatsapp.group_winback_manager"):
+            raise AccessError(
+                self.env._("Only Win-back administrators can retry webhook events.")
+            )
+        return self._action_retry()
+
+    def _action_retry(self):
+        """Process the pending and failed events again, now. What they say
+        is applied as of their own time: a retried opt-in never undoes a
+        later opt-out (see phone.blacklist._winback_remove)."""
+        events = self.filtered(lambda e: e.state in ("pending", "failed"))
+        events.write({"state": "pending", "next_attempt_at": False})
+        events._process()
         return True
 
     # ------------------------------------------------------------
@@ -125,14 +148,34 @@ class WinbackWebhookEvent(models.Model):
             )
             events = self.browse([r[0] for r in self.env.cr.fetchall()])
         for event in events:
-            if event.state == "done":
+            if event.state in ("done", "refused"):
                 continue
             try:
                 with self.env.cr.savepoint():
-                    notes = event._dispatch()
+                    notes, foreign = event._dispatch()
+                if foreign:
+                    _logger.warning(
+                        "WhatsApp webhook event %s refused: phone number ID %s is "
+                        "not account %s's",
+                        event.id,
+                        ", ".join(foreign),
+                        event.account_id.id,
+                    )
+                    notes = "\n".join(
+                        [
+                            self.env._(
+                                "Not processed: phone number ID %(ids)s is not the "
+                                "number of account %(account)s, whose webhook key "
+                                "and secret authenticated this call.",
+                                ids=", ".join(foreign),
+                                account=event.account_id.display_name,
+                            ),
+                            *filter(None, [notes]),
+                        ]
+                    )
                 event.write(
                     {
-                        "state": "done",
+                        "state": "refused" if foreign else "done",
                         "attempts": event.attempts + 1,
                         "processed_at": fields.Datetime.now(),
                         "error": notes or False,
@@ -155,15 +198,25 @@ class WinbackWebhookEvent(models.Model):
 
     def _dispatch(self):
         """Walk every entry and change of the payload; return value-level
-        errors as a note (they are Meta's, not ours)."""
+        errors as a note (they are Meta's, not ours), and the phone number
+        IDs of the changes left alone because they are not the account's.
+
+        The account is the one whose webhook key and app secret
+        authenticated the call, never one the payload names: a change for
+        another phone number is not processed."""
         self.ensure_one()
         payload = json.loads(self.raw_body)
         Message = self.env["winback.message"].sudo()
+        account = self.account_id
         notes = []
+        foreign = []
         for entry in payload.get("entry") or []:
             for change in entry.get("changes") or []:
                 value = change.get("value") or {}
-                account = self._route(value)
+                phone_number_id = self._foreign_phone_number_id(value)
+                if phone_number_id:
+                    foreign.append(phone_number_id)
+                    continue
                 if change.get("field") == "user_preferences" or value.get(
                     "user_preferences"
                 ):
@@ -186,19 +239,20 @@ class WinbackWebhookEvent(models.Model):
                     )
         if notes:
             _logger.warning("WhatsApp webhook value errors: %s", "; ".join(notes))
-        return "\n".join(notes)
+        return "\n".join(notes), sorted(set(foreign))
 
-    def _route(self, value):
+    def _foreign_phone_number_id(self, value):
+        """The phone number ID a change names when it is not the account's
+        (as a string), else False. A change that names none is the
+        authenticating account's."""
+        self.ensure_one()
         phone_number_id = (value.get("metadata") or {}).get("phone_number_id")
-        if phone_number_id and phone_number_id != self.account_id.phone_number_id:
-            account = (
-                self.env["winback.account"]
-                .sudo()
-                .search([("phone_number_id", "=", phone_number_id)], limit=1)
-            )
-            if account:
-                return account
-        return self.account_id
+        if phone_number_id in (None, False, ""):
+            return False
+        phone_number_id = str(phone_number_id)
+        if phone_number_id == (self.account_id.phone_number_id or ""):
+            return False
+        return phone_number_id
 
     @api.model
     def _cron_process(self, batch_size=200):
@@ -233,3 +287,44 @@ class WinbackWebhookEvent(models.Model):
         if remaining:
             self._wake_processing_cron()
         return True
+
+    @api.autovacuum
+    def _gc_processed_events(self):
+        """Processed (done or refused) events are kept for the days of the
+        system parameter ``winback_whatsapp.webhook_event_retention_days``
+        (30 by default, 0 keeps them), then deleted. Failed events stay for
+        the administrator until the personal-data lifetime of messages
+        (``winback_whatsapp.message_retention_days``) is over."""
+        Param = self.env["ir.config_parameter"].sudo()
+        days = int(
+            Param.get_param(
+                "winback_whatsapp.webhook_event_retention_days", EVENT_RETENTION
+            )
+            or 0
+        )
+        self.flush_model()
+        now = fields.Datetime.now()
+        if days > 0:
+            self.env.cr.execute(
+                """
+                DELETE FROM winback_webhook_event
+                 WHERE state IN ('done', 'refused')
+                   AND COALESCE(processed_at, create_date) < %s
+                """,
+                [now - timedelta(days=days)],
+            )
+        lifetime = int(
+            Param.get_param(
+                "winback_whatsapp.message_retention_days", MESSAGE_RETENTION
+            )
+            or 0
+        )
+        if lifetime > 0:
+            self.env.cr.execute(
+                """
+                DELETE FROM winback_webhook_event
+                 WHERE state = 'failed' AND create_date < %s
+                """,
+                [now - timedelta(days=max(lifetime, days))],
+            )
+        self.invalidate_model()

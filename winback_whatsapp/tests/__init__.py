@@ -8,3 +8,4 @@ from . import test_i18n
 from . import test_webhook
 from . import test_composer
 from . import test_views
+from . import test_webhook_security

@@ -1,0 +1,75 @@
+"""Meta's WhatsApp IDs (``wa_id``) as E.164 numbers, and the other ways the
+same line is written.
+
+A ``wa_id`` is the digits WhatsApp registered the account under, which is
+usually, but not always, the number's E.164 form:
+
+- Mexico: accounts registered before the 2019 dialling reform keep the
+  mobile "1" after the country code. ``521`` + 10 digits is
+  ``+52`` + 10 digits, the only form phonenumbers accepts.
+- Brazil: accounts registered before the ninth mobile digit, outside areas
+  11-19, 21, 22, 24, 27 and 28, keep 8 digits. ``55`` + area + 8 digits
+  (a mobile, first digit 6-9) is ``+55`` + area + ``9`` + 8 digits.
+- Argentina: the ``wa_id`` is the international mobile form, ``549`` +
+  area + number, which is E.164 already; shops often keep the same line
+  without the 9 (``+54`` + area + number), so both forms are the customer's.
+
+Pure functions: no Odoo, only phonenumbers.
+"""
+
+import re
+
+import phonenumbers
+
+
+def is_valid_e164(number):
+    """Whether phonenumbers takes ``number`` ("+" and digits) as valid."""
+    try:
+        parsed = phonenumbers.parse(number or "", None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_valid_number(parsed)
+
+
+def wa_id_to_e164(wa_id):
+    """The E.164 number of a WhatsApp ID: ``"+"`` and digits.
+
+    Known WhatsApp forms are rewritten to the number's E.164 form; anything
+    else keeps its digits as they are (``"+" + digits``), valid or not, so
+    that an opt-out is never lost for want of a parseable number. Returns
+    ``""`` when there is no digit at all."""
+    digits = re.sub(r"\D", "", str(wa_id or ""))
+    if not digits:
+        return ""
+    if len(digits) == 13 and digits.startswith("521"):
+        return "+52" + digits[3:]
+    if (
+        len(digits) == 12
+        and digits.startswith("55")
+        and digits[4] in "6789"
+        and not is_valid_e164("+" + digits)
+    ):
+        nine = f"+55{digits[2:4]}9{digits[4:]}"
+        if is_valid_e164(nine):
+            return nine
+    return "+" + digits
+
+
+def number_variants(e164):
+    """Other writings of the same line as the E.164 number ``e164``, best
+    first: what a contact may hold, or Meta may send, for that customer."""
+    digits = re.sub(r"\D", "", e164 or "")
+    variants = []
+    if digits.startswith("52") and len(digits) == 12:
+        variants.append("+521" + digits[2:])
+    elif digits.startswith("521") and len(digits) == 13:
+        variants.append("+52" + digits[3:])
+    elif digits.startswith("549") and len(digits) == 13:
+        variants.append("+54" + digits[3:])
+    elif digits.startswith("54") and len(digits) == 12:
+        variants.append("+549" + digits[2:])
+    elif digits.startswith("55") and len(digits) == 13 and digits[4] == "9":
+        variants.append(f"+55{digits[2:4]}{digits[5:]}")
+    elif digits.startswith("55") and len(digits) == 12 and digits[4] in "6789":
+        variants.append(f"+55{digits[2:4]}9{digits[4:]}")
+    return variants
