@@ -4,6 +4,7 @@ from . import res_partner
 from . import sale_order
 from . import winback_account
 from . import winback_template_param
+from . import winback_template_button
 from . import winback_template
 from . import winback_sequence
 from . import winback_step

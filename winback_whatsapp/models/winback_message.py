@@ -12,7 +12,7 @@ from odoo.tools import SQL, plaintext2html
 
 from ..tools.cron import commit_batch
 from ..tools.send_window import customer_timezone, next_window_start
-from ..tools.stop_keywords import is_start, is_stop
+from ..tools.stop_keywords import is_start, is_stop, normalize
 from ..tools.wa_number import wa_id_to_e164
 from ..tools.whatsapp_api import RETRYABLE_CODES, WhatsAppError
 
@@ -294,7 +294,7 @@ class WinbackMessage(models.Model):
                 self.template_id.name,
                 self.template_id.language,
                 json.loads(self.render_params or "[]"),
-                stop_payload=self.template_id.stop_payload,
+                buttons=self.template_id._quick_reply_payloads(),
                 opaque=opaque,
             )
         else:
@@ -558,25 +558,42 @@ class WinbackMessage(models.Model):
         )
 
     def _winback_is_stop(self, replied_to=None, payload=None):
+        """Whether this inbound message opts out: its text is a stop keyword,
+        or it is a tap on a STOP quick-reply button. A tap on any other
+        button is a reply. The button is found by its payload, first among
+        the buttons of the template answered, then of the account's
+        templates; a ``button`` message whose payload matches none (sent
+        without payloads) by its text. Needs no partner."""
         self.ensure_one()
         if is_stop(self.body):
             return True
+        if not payload and self.inbound_type != "button":
+            return False
+        template = replied_to and replied_to.template_id
+        buttons = template.sudo().button_ids if template else None
         if payload:
-            template = replied_to and replied_to.template_id
-            if template and template.stop_payload == payload:
-                return True
-            return bool(
-                self.env["winback.template"]
-                .sudo()
-                .with_context(active_test=False)
-                .search_count(
-                    [
-                        ("account_id", "=", self.account_id.id),
-                        ("stop_payload", "=", payload),
-                    ]
-                )
+            matched = (
+                buttons.filtered(lambda b: b.payload == payload) if buttons else None
             )
+            matched = matched or self._winback_account_buttons(
+                [("payload", "=", payload)]
+            )
+            if matched:
+                return any(matched.mapped("is_stop"))
+        if self.inbound_type == "button" and self.body:
+            if buttons is None:
+                buttons = self._winback_account_buttons([("text", "=ilike", self.body)])
+            text = normalize(self.body)
+            return any(b.is_stop for b in buttons if normalize(b.text) == text)
         return False
+
+    def _winback_account_buttons(self, domain):
+        return (
+            self.env["winback.template.button"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("template_id.account_id", "=", self.account_id.id), *domain])
+        )
 
     def _winback_opt_out_from_reply(self):
         self.ensure_one()

@@ -1,9 +1,12 @@
 import re
 from datetime import timedelta
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import format_date
+
+from ..tools.stop_keywords import is_stop
+from .winback_template_button import new_payload
 
 PLACEHOLDER = re.compile(r"{{\s*(\d+)\s*}}")
 META_STATUS = {
@@ -55,9 +58,13 @@ class WinbackTemplate(models.Model):
         required=True, help="Body text with {{1}}, {{2}}... placeholders."
     )
     param_ids = fields.One2many("winback.template.param", "template_id", "Placeholders")
-    stop_payload = fields.Char(
-        "STOP button payload",
-        help="Payload of the template's quick-reply STOP button, if it has one.",
+    button_ids = fields.One2many(
+        "winback.template.button",
+        "template_id",
+        "Quick-reply buttons",
+        help="The template's quick-reply buttons, in Meta's order. Each is sent "
+        "with its own payload; a STOP button opts the customer out, any other "
+        "is a reply.",
     )
 
     _sql_constraints = [
@@ -177,15 +184,13 @@ class WinbackTemplate(models.Model):
                 ),
                 "",
             )
-            stop = next(
+            buttons = next(
                 (
-                    b.get("text")
+                    c.get("buttons") or []
                     for c in remote.get("components", [])
                     if c.get("type") == "BUTTONS"
-                    for b in c.get("buttons", [])
-                    if b.get("type") == "QUICK_REPLY"
                 ),
-                False,
+                [],
             )
             vals = {
                 "status": META_STATUS.get(remote.get("status"), "pending"),
@@ -196,6 +201,7 @@ class WinbackTemplate(models.Model):
             template = existing.get((remote.get("name"), remote.get("language")))
             if template:
                 template.write(vals)
+                template._sync_buttons_from_meta(buttons)
                 continue
             positions = sorted({int(n) for n in PLACEHOLDER.findall(body or "")})
             self.create(
@@ -204,11 +210,59 @@ class WinbackTemplate(models.Model):
                     "name": remote.get("name"),
                     "language": remote.get("language"),
                     "account_id": account.id,
-                    "stop_payload": stop and stop.upper(),
                     "param_ids": [
                         (0, 0, {"position": n, "source": "first_name"})
                         for n in positions
                     ],
+                    "button_ids": [
+                        Command.create({"index": index, "text": text})
+                        for index, text in self._meta_quick_replies(buttons)
+                    ],
                 }
             )
         return True
+
+    @api.model
+    def _meta_quick_replies(self, buttons):
+        """``(index, text)`` of the quick-reply buttons of Meta's BUTTONS
+        component. The index is the button's position among ALL the
+        template's buttons (URL and phone ones included), as Meta counts."""
+        return [
+            (index, button.get("text") or "-")
+            for index, button in enumerate(buttons)
+            if button.get("type") == "QUICK_REPLY"
+        ]
+
+    def _sync_buttons_from_meta(self, buttons):
+        """Align the stored quick replies with Meta's: a button keeps its
+        payload (and its STOP mark) while its position and text are unchanged;
+        a changed text is a new button whose STOP mark follows its keyword."""
+        self.ensure_one()
+        remote = dict(self._meta_quick_replies(buttons))
+        commands = []
+        for button in self.button_ids:
+            text = remote.pop(button.index, None)
+            if text is None:
+                commands.append(Command.delete(button.id))
+            elif text != button.text:
+                commands.append(
+                    Command.update(
+                        button.id,
+                        {
+                            "text": text,
+                            "payload": new_payload(),
+                            "is_stop": is_stop(text),
+                        },
+                    )
+                )
+        commands += [
+            Command.create({"index": index, "text": text})
+            for index, text in sorted(remote.items())
+        ]
+        if commands:
+            self.button_ids = commands
+
+    def _quick_reply_payloads(self):
+        """``[(index, payload)]`` of the buttons, for the send request."""
+        self.ensure_one()
+        return [(b.index, b.payload) for b in self.button_ids.sorted("index")]

@@ -9,3 +9,4 @@ from . import test_webhook
 from . import test_composer
 from . import test_views
 from . import test_webhook_security
+from . import test_template_buttons

@@ -43,7 +43,7 @@ class WinbackSendCase(WinbackCase):
                 "account_id": cls.account.id,
                 "status": "approved",
                 "body": "Ciao {{1}}! Fino al {{2}} hai il 15% con il codice {{3}}.",
-                "stop_payload": "STOP",
+                "button_ids": [(0, 0, {"index": 0, "text": "Stop", "payload": "STOP"})],
                 "param_ids": [
                     (0, 0, {"position": 1, "source": "first_name"}),
                     (0, 0, {"position": 2, "source": "deadline"}),
@@ -611,7 +611,10 @@ class TestAccount(WinbackSendCase):
         promo = templates.filtered(lambda t: t.name == "promo_1")
         self.assertEqual(promo.status, "approved")
         self.assertEqual(promo.param_ids.position, 1)
-        self.assertEqual(promo.stop_payload, "STOP")
+        self.assertEqual(promo.button_ids.mapped("text"), ["Stop"])
+        self.assertEqual(promo.button_ids.index, 0)
+        self.assertTrue(promo.button_ids.is_stop)
+        self.assertTrue(promo.button_ids.payload.startswith("WINBACK_"))
         # A second sync updates the status instead of duplicating.
         self.stub.state.templates[1]["status"] = "PAUSED"
         self.account.action_sync_templates()

@@ -48,7 +48,18 @@ class TestWebhook(HttpCase):
                 "name": "winback_90",
                 "account_id": cls.account.id,
                 "body": "We miss you",
-                "stop_payload": "WINBACK_STOP",
+                "button_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "index": 0,
+                            "text": "No more offers",
+                            "payload": "WINBACK_STOP",
+                            "is_stop": True,
+                        },
+                    )
+                ],
             }
         )
         cls.sent = cls.env["winback.message"].create(

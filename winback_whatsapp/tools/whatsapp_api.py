@@ -89,9 +89,13 @@ class WhatsAppApi:
     # ------------------------------------------------------------
 
     def send_template(
-        self, to, name, language, body_params=(), stop_payload=None, opaque=None
+        self, to, name, language, body_params=(), buttons=(), opaque=None
     ):
-        """Send an approved template; returns the message's wamid."""
+        """Send an approved template; returns the message's wamid.
+
+        ``buttons``: ``(index, payload)`` of each quick-reply button, index
+        being the button's position in the template: one component each, so
+        that a tap returns the payload of the very button tapped."""
         components = []
         if body_params:
             components.append(
@@ -100,15 +104,15 @@ class WhatsAppApi:
                     "parameters": [{"type": "text", "text": p} for p in body_params],
                 }
             )
-        if stop_payload:
-            components.append(
-                {
-                    "type": "button",
-                    "sub_type": "quick_reply",
-                    "index": "0",
-                    "parameters": [{"type": "payload", "payload": stop_payload}],
-                }
-            )
+        components += [
+            {
+                "type": "button",
+                "sub_type": "quick_reply",
+                "index": str(index),
+                "parameters": [{"type": "payload", "payload": payload}],
+            }
+            for index, payload in buttons
+        ]
         template = {"name": name, "language": {"code": language}}
         if components:
             template["components"] = components
