@@ -129,6 +129,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
     def _error(self, status, code, message, record):
+        code = int(code) if str(code).isdigit() else code  # Meta's are integers
         error = {"message": message, "type": "OAuthException", "code": code}
         error["error_data"] = {"details": message}
         self._reply(status, {"error": error}, record)

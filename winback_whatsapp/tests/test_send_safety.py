@@ -39,6 +39,12 @@ class SendSafetyCase(WinbackSendCase):
             }
         )
 
+    def setUp(self):
+        super().setUp()
+        with self.stub.state.lock:
+            self.stub.state.accepted.clear()
+            self.stub.state.leaks.clear()
+
     def _queued_message(self):
         enrollment = self._start_and_queue()
         self.assertEqual(enrollment.message_ids.state, "queued")
