@@ -895,6 +895,8 @@ class WinbackMessage(models.Model):
             return False
         was_unsent = message.state in ("queued", "sending")
         vals = {"state": new}
+        if was_unsent:  # settles an "outcome unknown"
+            vals.update(error_code=False, error_message=False)
         if not message.sent_at:
             vals["sent_at"] = when
         if new in ("delivered", "read") and not message.delivered_at:

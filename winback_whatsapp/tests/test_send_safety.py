@@ -109,6 +109,7 @@ class TestOutcomeUnknown(SendSafetyCase):
         self.assertTrue(self._status(message, "delivered", wamid))
         self.assertEqual(message.state, "delivered")
         self.assertEqual(message.wamid, wamid)
+        self.assertFalse(message.error_message)
         self.assertEqual(enrollment.step_id.name, "Last call")
 
     def test_dropped_connection_is_flagged_after_the_timeout(self):
