@@ -19,14 +19,19 @@ from ..tools.whatsapp_api import RETRYABLE_CODES, WhatsAppError
 _logger = logging.getLogger(__name__)
 
 SEND_BATCH = 50  # small: a crash flags at most this many "outcome unknown"
-SEND_TIME_BUDGET = 240  # seconds a cron run sends before re-triggering
+# Seconds a cron run starts calls for before it re-triggers itself. With its
+# last call (WhatsAppApi.TIMEOUT, 5 s to connect and 20 s to read) a run stays
+# well under Odoo's limit_time_real_cron (default -1: limit_time_real, 120 s),
+# which would kill it in the middle of a claimed batch.
+SEND_TIME_BUDGET = 60
 SENDING_TIMEOUT = (
     30  # minutes; ir.config_parameter winback_whatsapp.sending_timeout_minutes
 )
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(minutes=1)
+# Errors after which the message certainly did not leave (see whatsapp_api).
 RETRY_CODES = RETRYABLE_CODES
-ACCOUNT_ERRORS = {"190", "131042", "368", "131031"}
+ACCOUNT_ERRORS = {"190", "131042", "368", "131031", "invalid_token"}
 
 OPT_OUT_ERROR = "131050"
 MESSAGE_RETENTION = 365  # days; winback_whatsapp.message_retention_days
@@ -97,6 +102,13 @@ class WinbackMessage(models.Model):
     render_params = fields.Text(
         "Sent parameters", readonly=True, help="The template parameters, as sent."
     )
+    chatter_author_id = fields.Many2one(
+        "res.partner",
+        "Written by",
+        readonly=True,
+        help="A message written by hand: once sent, or if it fails, it is "
+        "logged in the customer's chatter under this author.",
+    )
 
     def init(self):
         # At most one outbound message per (enrollment, step): the database
@@ -129,12 +141,14 @@ class WinbackMessage(models.Model):
         marked ``sending`` and committed BEFORE any HTTP call: after a crash a
         message is never sent twice; it stays ``sending`` until a status
         webhook reconciles it, or ends failed with "outcome unknown".
-        Re-triggers itself while due work remains.
+        Stops starting calls after ``SEND_TIME_BUDGET`` seconds and
+        re-triggers itself while due work remains.
         """
         self._fail_stuck_sending()
+        self._cancel_foreign_company()
         sent_total = 0
-        started = time.monotonic()
-        while time.monotonic() - started < SEND_TIME_BUDGET:
+        deadline = time.monotonic() + SEND_TIME_BUDGET
+        while time.monotonic() < deadline:
             messages = self._claim_due(batch_size)
             if not messages:
                 break
@@ -142,12 +156,17 @@ class WinbackMessage(models.Model):
             # The claim is committed: the messages are now 'sending', whatever
             # happens to this process during the HTTP calls.
             commit_batch(self.env.cr)
-            sent_total += len(ready._send_claimed())
+            sent_total += len(ready._send_claimed(deadline))
             commit_batch(self.env.cr)
             self.env["ir.cron"]._notify_progress(done=sent_total, remaining=0)
         if self._claim_due(1, lock=False):
-            self.env.ref("winback_whatsapp.ir_cron_winback_send")._trigger()
+            self._trigger_send()
         return sent_total
+
+    @api.model
+    def _trigger_send(self):
+        """Wake the send cron now (it also runs every few minutes)."""
+        self.env.ref("winback_whatsapp.ir_cron_winback_send").sudo()._trigger()
 
     def _claim_due(self, limit, lock=True):
         self.env.flush_all()
@@ -156,6 +175,7 @@ class WinbackMessage(models.Model):
                 """
                 SELECT m.id FROM winback_message m
                   JOIN winback_account a ON a.id = m.account_id
+                                        AND a.company_id = m.company_id
              LEFT JOIN winback_enrollment e ON e.id = m.enrollment_id
              LEFT JOIN winback_sequence s ON s.id = e.sequence_id
                  WHERE m.direction = 'outbound' AND m.state = 'queued'
@@ -173,10 +193,91 @@ class WinbackMessage(models.Model):
         )
         return self.browse(row[0] for row in self.env.cr.fetchall())
 
+    @api.model
+    def _cancel_foreign_company(self):
+        """A message is sent in its account's company only: a queued message
+        of another company (or of none) is never claimed, and is cancelled
+        here with the reason."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT m.id FROM winback_message m
+              JOIN winback_account a ON a.id = m.account_id
+             WHERE m.direction = 'outbound' AND m.state = 'queued'
+               AND m.company_id IS DISTINCT FROM a.company_id
+               FOR UPDATE OF m SKIP LOCKED
+            """
+        )
+        for message in self.browse(row[0] for row in self.env.cr.fetchall()):
+            message._cancel_with(message._company_refusal())
+
+    def _company_refusal(self):
+        """Why this message may not be sent in its company, or False."""
+        self.ensure_one()
+        account_company = self.account_id.company_id
+        if self.company_id != account_company:
+            return self.env._(
+                "Not sent: the message's company (%(company)s) is not its "
+                "WhatsApp account's company (%(account_company)s).",
+                company=self.company_id.name or "-",
+                account_company=account_company.name,
+            )
+        company = self.partner_id.company_id
+        if company and company != self.company_id:
+            return self.env._(
+                "Not sent: the customer belongs to another company (%(company)s).",
+                company=company.name,
+            )
+        return False
+
+    def _is_marketing(self):
+        """Campaign steps and marketing templates, whoever queued them (not
+        the STOP confirmation nor utility templates)."""
+        self.ensure_one()
+        return bool(self.enrollment_id) or self.template_id.category == "marketing"
+
+    @api.model
+    def _marketing_refusal(self, partner, number, blacklisted=None):
+        """Why a marketing message may not go to ``partner`` at ``number``
+        (E.164), or False: no consent, opted out (blacklist) or dormant.
+        ``blacklisted``: the blacklisted numbers, when already known."""
+        if not partner:
+            return self.env._(
+                "No customer for %(number)s: marketing messages go to consenting "
+                "customers only.",
+                number=number,
+            )
+        if not partner.winback_consent_date or not partner.winback_consent_source:
+            return self.env._(
+                "%(partner)s has not given WhatsApp marketing consent (date and "
+                "source on the Win-back tab of the contact).",
+                partner=partner.display_name,
+            )
+        if blacklisted is None:
+            blacklisted = set(
+                self.env["phone.blacklist"]
+                .sudo()
+                .search([("number", "=", number)])
+                .mapped("number")
+            )
+        if number in blacklisted:
+            return self.env._(
+                "%(number)s is on the blacklist (the customer opted out): no "
+                "marketing message goes to it.",
+                number=number,
+            )
+        if partner.winback_dormant:
+            return self.env._(
+                "%(partner)s is dormant (silent after a whole win-back "
+                "sequence): no more marketing messages.",
+                partner=partner.display_name,
+            )
+        return False
+
     def _prepare_send(self):
         """Check again, at send time, what may have changed since queuing:
-        consent, blacklist, send window, daily limit; render the text.
-        Returns the messages to send, marked ``sending``."""
+        company, consent, blacklist, dormancy, send window, daily limit;
+        render the text. Returns the messages to send, marked ``sending``."""
         now = fields.Datetime.now()
         blacklisted = set(
             self.env["phone.blacklist"]
@@ -187,36 +288,22 @@ class WinbackMessage(models.Model):
         ready = self.browse()
         recipients = {}
         for message in self:
-            partner = message.partner_id
-            promotional = bool(message.enrollment_id)
-            if promotional and (
-                not partner.winback_consent_date or not partner.winback_consent_source
-            ):
-                message._cancel_with(self.env._("No WhatsApp marketing consent."))
-                continue
-            if promotional and (
-                message.phone_e164 in blacklisted or partner.winback_dormant
-            ):
-                message._cancel_with(self.env._("Number blacklisted or dormant."))
+            refusal = message._company_refusal() or (
+                message._is_marketing()
+                and self._marketing_refusal(
+                    message.partner_id, message.phone_e164, blacklisted
+                )
+            )
+            if refusal:
+                message._cancel_with(refusal)
                 continue
             if not message.phone_e164:
                 message._fail_with("invalid_number", self.env._("No valid number."))
                 continue
-            sequence = message.enrollment_id.sequence_id
-            if sequence:
-                tz = customer_timezone(
-                    partner.tz, message.phone_e164, sequence.company_id.partner_id.tz
-                )
-                opens = next_window_start(
-                    now,
-                    tz,
-                    sequence.window_start,
-                    sequence.window_end,
-                    sequence._window_weekdays(),
-                )
-                if opens != now:
-                    message.scheduled_at = opens
-                    continue
+            opens = message._window_opens(now)
+            if opens != now:
+                message.scheduled_at = opens
+                continue
             account = message.account_id
             if account.id not in recipients:
                 recipients[account.id] = account._recipients_last_24h()
@@ -227,63 +314,133 @@ class WinbackMessage(models.Model):
             ):
                 message.scheduled_at = now + timedelta(hours=1)
                 continue
-            if message.template_id:
-                try:
-                    params, text = message.template_id._render(
-                        partner,
-                        message.enrollment_id,
-                        sequence=message.step_id.sequence_id,
-                    )
-                except UserError as error:
-                    message._fail_with("missing_value", str(error))
-                    continue
-                message.body = text
-                message.render_params = json.dumps(params)
+            if message.template_id and not message._render_template():
+                continue
             seen.add(message.phone_e164)
             ready |= message
-        ready.write(
-            {"state": "sending", "attempt_count": 0} if False else {"state": "sending"}
-        )
+        ready.write({"state": "sending", "error_code": False, "error_message": False})
         for message in ready:
             message.attempt_count += 1
             message.biz_opaque_callback_data = f"winback:{message.id}"
         self.env.flush_all()
         return ready
 
-    def _send_claimed(self):
-        """HTTP calls for messages marked ``sending``; returns those accepted."""
-        sent = self.browse()
+    def _window_opens(self, now):
+        """When the campaign's send window opens for this customer (``now``
+        when it is open, and for messages of no campaign)."""
+        self.ensure_one()
+        sequence = self.enrollment_id.sequence_id
+        if not sequence:
+            return now
+        tz = customer_timezone(
+            self.partner_id.tz, self.phone_e164, sequence.company_id.partner_id.tz
+        )
+        return next_window_start(
+            now,
+            tz,
+            sequence.window_start,
+            sequence.window_end,
+            sequence._window_weekdays(),
+        )
+
+    def _render_template(self):
+        """Render the template's parameters in the message's own company;
+        a message that cannot be rendered fails alone, with the reason."""
+        self.ensure_one()
+        template = self.template_id.with_company(self.company_id)
+        try:
+            params, text = template._render(
+                self.partner_id,
+                self.enrollment_id,
+                sequence=self.step_id.sequence_id,
+            )
+        except UserError as error:
+            self._fail_with("missing_value", str(error))
+            return False
+        except Exception as error:
+            _logger.exception("WhatsApp message %s could not be rendered", self.id)
+            self._fail_with(
+                "render_error",
+                self.env._("Not sent, the template could not be rendered: %s", error),
+            )
+            return False
+        self.body = text
+        self.render_params = json.dumps(params)
+        return True
+
+    def _send_claimed(self, deadline=None):
+        """HTTP calls for messages marked ``sending``; returns those accepted.
+
+        Past ``deadline`` (``time.monotonic()``), no call starts: the messages
+        not tried yet go back to the queue."""
+        sent = attempted = self.browse()
         by_account = {}
         for message in self:
             by_account.setdefault(message.account_id, self.browse())
             by_account[message.account_id] |= message
         for account, messages in by_account.items():
-            api = account._get_api()
+            try:
+                api = account._get_api()
+            except Exception as error:
+                # Nothing left: the account needs an administrator.
+                _logger.warning("WhatsApp account %s unusable: %s", account.id, error)
+                messages.write({"error_message": str(error)})
+                account._pause(str(error))
+                continue
             interval = (
                 1.0 / account.messages_per_second if account.messages_per_second else 0
             )
             for message in messages:
-                tick = time.monotonic()
-                try:
-                    message._call_provider(api)
-                except WhatsAppError as error:
-                    message._apply_error(error.code, error.text, error.http_status)
-                else:
-                    sent |= message
-                if account.state != "active":
+                if account.state != "active" or (
+                    deadline and time.monotonic() > deadline
+                ):
                     break
+                tick = time.monotonic()
+                attempted |= message
+                if message._send_one(api):
+                    sent |= message
                 wait = interval - (time.monotonic() - tick)
                 if wait > 0:
                     time.sleep(wait)
-            (messages - sent).filtered(lambda m: m.state == "sending").write(
-                {"state": "queued"}
+        for message in (self - attempted).filtered(lambda m: m.state == "sending"):
+            # Claimed but not tried: back in the queue, nothing happened.
+            message.write(
+                {"state": "queued", "attempt_count": max(message.attempt_count - 1, 0)}
             )
         self.env["winback.enrollment"]._on_message_sent(sent)
         if any(m.account_id.provider == "simulator" for m in sent):
             sent.filtered(
                 lambda m: m.account_id.provider == "simulator"
             )._simulate_read()
+        sent._log_in_chatter()
         return sent
+
+    def _send_one(self, api):
+        """One call to the provider; whatever goes wrong stays with this
+        message. Returns whether WhatsApp accepted it."""
+        self.ensure_one()
+        try:
+            self._call_provider(api)
+        except WhatsAppError as error:
+            self._apply_error(
+                error.code,
+                error.text,
+                error.http_status,
+                outcome_unknown=error.outcome_unknown,
+            )
+            return False
+        except Exception as error:
+            # The API client turns whatever happens once the request is on its
+            # way into a WhatsAppError: this was raised before, nothing left.
+            _logger.exception("WhatsApp message %s not sent", self.id)
+            self._fail_with(
+                "send_error",
+                self.env._(
+                    "Not sent: %(error)s", error=f"{type(error).__name__}: {error}"
+                ),
+            )
+            return False
+        return True
 
     def _call_provider(self, api):
         self.ensure_one()
@@ -301,12 +458,39 @@ class WinbackMessage(models.Model):
             wamid = api.send_text(self.phone_e164, self.body, opaque=opaque)
         self.write({"wamid": wamid, "state": "sent", "sent_at": fields.Datetime.now()})
 
+    def _log_in_chatter(self):
+        """Messages written by hand (composer) show in the customer's chatter
+        under their author once WhatsApp accepted them."""
+        for message in self.filtered(lambda m: m.chatter_author_id and m.partner_id):
+            message.partner_id.message_post(
+                body=Markup("<p><b>WhatsApp</b> → %s</p>%s")
+                % (
+                    message.phone_e164,
+                    Markup("<br/>").join((message.body or "").split("\n")),
+                ),
+                author_id=message.chatter_author_id.id,
+                subtype_xmlid="mail.mt_note",
+            )
+
+    def _log_failure_in_chatter(self):
+        for message in self.filtered(lambda m: m.chatter_author_id and m.partner_id):
+            message.partner_id.message_post(
+                body=self.env._(
+                    "WhatsApp message to %(number)s not sent: %(error)s",
+                    number=message.phone_e164,
+                    error=message.error_message or message.error_code,
+                ),
+                author_id=message.chatter_author_id.id,
+                subtype_xmlid="mail.mt_note",
+            )
+
     def _simulate_read(self):
         now = fields.Datetime.now()
         self.write({"state": "read", "delivered_at": now, "read_at": now})
 
     def _cancel_with(self, reason):
         self.write({"state": "cancelled", "error_message": reason})
+        self._log_failure_in_chatter()
 
     def _fail_with(self, code, text):
         self.write(
@@ -317,15 +501,16 @@ class WinbackMessage(models.Model):
                 "failed_at": fields.Datetime.now(),
             }
         )
+        self._log_failure_in_chatter()
         self._end_enrollments()
 
     def _end_enrollments(self):
         self.enrollment_id.filtered(lambda e: e.state == "running")._end("failed")
 
     def _fail_stuck_sending(self):
-        """A message left ``sending`` by a crash is never resent blindly: past
-        the timeout, without a status webhook to reconcile it, it ends failed
-        with "outcome unknown"."""
+        """A message left ``sending`` (a crash, or a call whose outcome is
+        unknown) is never resent blindly: past the timeout, without a status
+        webhook to reconcile it, it ends failed with "outcome unknown"."""
         minutes = int(
             self.env["ir.config_parameter"]
             .sudo()
@@ -337,24 +522,45 @@ class WinbackMessage(models.Model):
                 ("write_date", "<", fields.Datetime.now() - timedelta(minutes=minutes)),
             ]
         )
-        stuck._fail_with(
-            "outcome_unknown",
-            self.env._(
-                "Outcome unknown: the sender stopped during the call to WhatsApp. "
-                "Not resent, to never send twice."
-            ),
-        )
+        for message in stuck:
+            reason = message.error_message or self.env._(
+                "Outcome unknown: the sender stopped during the call to WhatsApp."
+            )
+            message._fail_with(
+                "outcome_unknown",
+                self.env._(
+                    "%(reason)s No status came from WhatsApp within %(minutes)s "
+                    "minutes: flagged, not resent, to never send twice.",
+                    reason=reason,
+                    minutes=minutes,
+                ),
+            )
 
-    def _apply_error(self, code, text, http_status=None):
+    def _apply_error(self, code, text, http_status=None, outcome_unknown=False):
         """Apply the error policy to messages WhatsApp refused.
 
-        ``code`` is Meta's error code as a string (or timeout/connection)."""
+        ``code`` is Meta's error code as a string (or one of the API client's:
+        connection, timeout, connection_lost, invalid_token...).
+        ``outcome_unknown``: the request may have been accepted; the message
+        stays ``sending`` for a status webhook to settle, and is never resent.
+        """
         code = str(code)
         now = fields.Datetime.now()
         base = {"error_code": code, "error_message": text}
-        retryable = code in RETRY_CODES or (http_status or 0) >= 500
+        if outcome_unknown:
+            self.write(
+                {
+                    **base,
+                    "error_message": self.env._(
+                        "Outcome unknown (%(error)s): WhatsApp may have accepted "
+                        "the message. Waiting for its status; never resent.",
+                        error=text,
+                    ),
+                }
+            )
+            return True
         for message in self:
-            if retryable and message.attempt_count < MAX_ATTEMPTS:
+            if code in RETRY_CODES and message.attempt_count < MAX_ATTEMPTS:
                 delay = RETRY_BASE * (2 ** max(message.attempt_count - 1, 0))
                 message.write({**base, "state": "queued", "scheduled_at": now + delay})
             elif code == "131049" and message.attempt_count < MAX_ATTEMPTS:
@@ -366,24 +572,11 @@ class WinbackMessage(models.Model):
                     }
                 )
             elif code.startswith("132"):
-                message.write({**base, "state": "queued"})
-                sequence = message.enrollment_id.sequence_id
-                if sequence.state == "running":
-                    sequence.state = "paused"
-                    sequence._alert_responsible(
-                        self.env._(
-                            "Sequence paused: WhatsApp refused template %(template)s "
-                            "(%(code)s: %(text)s).",
-                            template=message.template_id.name,
-                            code=code,
-                            text=text,
-                        )
-                    )
+                message._pause_sequence(code, text, base)
             elif code in ACCOUNT_ERRORS:
                 message.write({**base, "state": "queued"})
                 message.account_id._pause(f"({code}) {text}")
             else:
-                message.write({**base, "state": "failed", "failed_at": now})
                 if code == OPT_OUT_ERROR:
                     message.partner_id._winback_opt_out(
                         self.env._(
@@ -392,8 +585,25 @@ class WinbackMessage(models.Model):
                         ),
                         numbers=[message.phone_e164] if message.phone_e164 else None,
                     )
-                message._end_enrollments()
+                message._fail_with(code, text)
         return True
+
+    def _pause_sequence(self, code, text, vals):
+        """A template error: the message waits, the sequence pauses."""
+        self.ensure_one()
+        self.write({**vals, "state": "queued"})
+        sequence = self.enrollment_id.sequence_id
+        if sequence.state == "running":
+            sequence.state = "paused"
+            sequence._alert_responsible(
+                self.env._(
+                    "Sequence paused: WhatsApp refused template %(template)s "
+                    "(%(code)s: %(text)s).",
+                    template=self.template_id.name,
+                    code=code,
+                    text=text,
+                )
+            )
 
     # WEBHOOK
     # ------------------------------------------------------------
@@ -739,6 +949,8 @@ class WinbackMessage(models.Model):
             return False
         was_unsent = message.state in ("queued", "sending")
         vals = {"state": new}
+        if was_unsent:  # settles an "outcome unknown"
+            vals.update(error_code=False, error_message=False)
         if not message.sent_at:
             vals["sent_at"] = when
         if new in ("delivered", "read") and not message.delivered_at:

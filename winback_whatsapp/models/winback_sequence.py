@@ -269,7 +269,7 @@ class WinbackSequence(models.Model):
             "params": {
                 "type": "success",
                 "message": self.env._(
-                    "%(count)s test messages sent to %(partner)s.",
+                    "%(count)s test messages on their way to %(partner)s.",
                     count=len(messages),
                     partner=self.test_partner_id.display_name,
                 ),
@@ -277,12 +277,25 @@ class WinbackSequence(models.Model):
         }
 
     def _action_send_test(self):
+        """Queue every step's message to the test recipient: the send cron
+        sends them once this transaction is committed (never twice when Odoo
+        replays the request)."""
         partner = self.test_partner_id
         if not partner.phone_sanitized:
             raise UserError(
                 self.env._("Choose a test recipient with a valid mobile number.")
             )
         Message = self.env["winback.message"].sudo()
+        if "marketing" in self.step_ids.template_id.mapped("category"):
+            refusal = Message._marketing_refusal(partner, partner.phone_sanitized)
+            if refusal:
+                raise UserError(
+                    self.env._(
+                        "The test recipient receives marketing templates like any "
+                        "customer: %(reason)s",
+                        reason=refusal,
+                    )
+                )
         messages = Message.create(
             [
                 {
@@ -294,11 +307,12 @@ class WinbackSequence(models.Model):
                     "template_id": step.template_id.id,
                     "phone_e164": partner.phone_sanitized,
                     "state": "queued",
+                    "scheduled_at": fields.Datetime.now(),
                 }
                 for step in self.step_ids
             ]
         )
-        messages._prepare_send()._send_claimed()
+        Message._trigger_send()
         return messages
 
     # ------------------------------------------------------------

@@ -9,6 +9,9 @@ from ..tools.stop_keywords import is_stop
 from .winback_template_button import new_payload
 
 PLACEHOLDER = re.compile(r"{{\s*(\d+)\s*}}")
+# Meta refuses a parameter with a line break, a tab or more than four spaces
+# in a row (error 132018): every run of white space becomes one space.
+WHITESPACE = re.compile(r"\s+")
 META_STATUS = {
     "APPROVED": "approved",
     "PENDING": "pending",
@@ -99,19 +102,23 @@ class WinbackTemplate(models.Model):
                 )
 
     def _render(self, partner, enrollment=None, sequence=None):
-        """The body parameters for ``partner`` and the text a reader sees.
+        """The body parameters for ``partner`` and the text a reader sees, in
+        the company of the environment (``with_company``).
 
         :return: (list of parameter strings in placeholder order, body text)
         :raise UserError: a placeholder has neither a value nor a fallback:
             WhatsApp refuses empty parameters, so nothing is sent.
         """
         self.ensure_one()
+        # Company-dependent values (last purchase...) of the company the
+        # template is rendered in.
+        partner = partner.with_company(self.env.company)
         values = {}
         for param in self.param_ids.sorted("position"):
-            value = (
-                self._param_value(param.source, partner, enrollment, sequence) or ""
-            ).strip()
-            value = value or (param.fallback or "").strip()
+            value = self._clean_param(
+                self._param_value(param.source, partner, enrollment, sequence)
+            )
+            value = value or self._clean_param(param.fallback)
             if not value:
                 raise UserError(
                     self.env._(
@@ -128,6 +135,10 @@ class WinbackTemplate(models.Model):
             lambda match: values.get(int(match.group(1)), match.group(0)), self.body
         )
         return [values[position] for position in sorted(values)], text
+
+    @api.model
+    def _clean_param(self, value):
+        return WHITESPACE.sub(" ", value or "").strip()
 
     def _param_value(self, source, partner, enrollment, sequence=None):
         lang = partner.lang or self.env.lang
@@ -150,6 +161,7 @@ class WinbackTemplate(models.Model):
                             partner.commercial_partner_id.id,
                         ),
                         ("order_id.state", "=", "sale"),
+                        ("order_id.company_id", "=", self.env.company.id),
                         ("display_type", "=", False),
                     ],
                     order="id desc",

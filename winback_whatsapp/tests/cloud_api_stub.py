@@ -7,9 +7,21 @@ Meta's documented format, records it, and can be told to fail:
 - ``POST /{version}/{phone_number_id}/messages`` (template or text);
 - ``GET /{version}/{waba_id}/message_templates`` (paged);
 - ``GET /{version}/{phone_number_id}``.
+
+Failures (``StubState.fail_next``), each for the next request:
+
+- ``error``: Meta refuses with its error body (code, HTTP status);
+- ``hang``: Meta accepts the message, then answers too late (read timeout);
+- ``drop``: Meta accepts the message, then the connection drops unanswered;
+- ``bare``: Meta accepts the message, then a gateway answers an HTTP error
+  without Meta's error body (e.g. 502 with an HTML page);
+- ``redirect``: the server answers a redirect (status) to ``/leak`` on the same
+  host, which records what reaches it in ``StubState.leaks``;
+- ``refuse_connections()``: nothing listens on the port (connect failure).
 """
 
 import argparse
+import contextlib
 import itertools
 import json
 import re
@@ -21,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+BAD_PARAM_TEXT = re.compile(r"[\n\t]| {5,}")
 TOKEN = "stub-token"
 PHONE_NUMBER_ID = "1000000001"
 WABA_ID = "2000000002"
@@ -29,15 +42,30 @@ WABA_ID = "2000000002"
 class StubState:
     def __init__(self):
         self.lock = threading.Lock()
-        self.requests = []  # every (method, path, json body) received
-        self.failures = []  # queued failures: {"code", "status", "delay", "message"}
+        # every (method, path, json body, status): status 200 when Meta
+        # accepted the message, whatever the client then received
+        self.requests = []
+        # queued failures: {"mode", "code", "status", "delay", "message"}
+        self.failures = []
         self.templates = []
+        self.accepted = []  # (body, wamid) of every message Meta accepted
+        self.leaks = []  # (path, Authorization header) of requests to /leak
         self.counter = itertools.count(1)
 
-    def fail_next(self, code, status=400, message="Injected failure", delay=0):
+    def fail_next(
+        self, code=None, status=400, message="Injected failure", delay=0, mode="error"
+    ):
+        """Fail the next request: see the module's docstring for ``mode``."""
+        assert mode in ("error", "hang", "drop", "bare", "redirect"), mode
         with self.lock:
             self.failures.append(
-                {"code": code, "status": status, "message": message, "delay": delay}
+                {
+                    "mode": mode,
+                    "code": code,
+                    "status": status,
+                    "message": message,
+                    "delay": delay,
+                }
             )
 
     def sent(self):
@@ -47,26 +75,32 @@ class StubState:
 
 
 def _validate_send(body):
-    """The errors Meta would report for this /messages body, or None."""
+    """``(code, message)`` of the error Meta would report for this
+    /messages body, or None."""
     if body.get("messaging_product") != "whatsapp":
-        return "messaging_product must be 'whatsapp'"
+        return 100, "messaging_product must be 'whatsapp'"
     if not E164.match(str(body.get("to", ""))):
-        return "to must be a phone number in +E.164"
+        return 100, "to must be a phone number in +E.164"
     kind = body.get("type")
     if kind == "text":
         if not (body.get("text") or {}).get("body"):
-            return "text.body is required"
+            return 100, "text.body is required"
         return None
     if kind != "template":
-        return f"unsupported type {kind!r}"
+        return 100, f"unsupported type {kind!r}"
     template = body.get("template") or {}
     if not template.get("name") or not (template.get("language") or {}).get("code"):
-        return "template.name and template.language.code are required"
+        return 100, "template.name and template.language.code are required"
     for component in template.get("components", []):
         for parameter in component.get("parameters", []):
             value = parameter.get(parameter.get("type"))
             if not isinstance(value, str) or not value.strip():
-                return "(#131008) Required parameter is missing or empty"
+                return 131008, "(#131008) Required parameter is missing or empty"
+            if parameter.get("type") == "text" and BAD_PARAM_TEXT.search(value):
+                return 132018, (
+                    "(#132018) Param text cannot have new-line/tab characters "
+                    "or more than 4 consecutive spaces"
+                )
     return None
 
 
@@ -95,6 +129,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
     def _error(self, status, code, message, record):
+        code = int(code) if str(code).isdigit() else code  # Meta's are integers
         error = {"message": message, "type": "OAuthException", "code": code}
         error["error_data"] = {"details": message}
         self._reply(status, {"error": error}, record)
@@ -103,14 +138,29 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self._error(401, 190, "Invalid OAuth access token", record)
             return False
-        with self.state.lock:
-            failure = self.state.failures.pop(0) if self.state.failures else None
-        if failure:
+        return True
+
+    def _refused(self, failure, record):
+        """Meta's own refusal (mode ``error``), after its delay, or a
+        redirect (mode ``redirect``)."""
+        if failure and failure["mode"] == "redirect":
+            with self.state.lock:
+                self.state.requests.append((*record, failure["status"]))
+            self.send_response(failure["status"])
+            self.send_header("Location", f"http://{self.headers['Host']}/leak")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return True
+        if failure and failure["mode"] == "error":
             if failure["delay"]:
                 time.sleep(failure["delay"])
             self._error(failure["status"], failure["code"], failure["message"], record)
-            return False
-        return True
+            return True
+        return False
+
+    def _next_failure(self):
+        with self.state.lock:
+            return self.state.failures.pop(0) if self.state.failures else None
 
     def do_POST(self):  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
@@ -121,29 +171,56 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         record = ("POST", self.path, body)
+        if path[0] == "leak":
+            with self.state.lock:
+                self.state.leaks.append((self.path, self.headers.get("Authorization")))
+            return self._reply(200, {"messages": [{"id": "wamid.LEAKED"}]})
         if len(path) != 3 or path[2] != "messages" or path[1] != PHONE_NUMBER_ID:
             return self._error(404, 100, "Unknown path", record)
         if not self._authorized(record):
             return
-        problem = _validate_send(body) if isinstance(body, dict) else "invalid JSON"
+        failure = self._next_failure()
+        if self._refused(failure, record):
+            return
+        problem = _validate_send(body) if isinstance(body, dict) else (100, "bad JSON")
         if problem:
-            return self._error(400, 100, problem, record)
+            return self._error(400, problem[0], problem[1], record)
         wamid = f"wamid.STUB{next(self.state.counter):010d}"
-        self._reply(
-            200,
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": body["to"], "wa_id": body["to"].lstrip("+")}],
-                "messages": [{"id": wamid, "message_status": "accepted"}],
-            },
-            record,
-        )
+        with self.state.lock:
+            self.state.accepted.append((body, wamid))
+        answer = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": body["to"], "wa_id": body["to"].lstrip("+")}],
+            "messages": [{"id": wamid, "message_status": "accepted"}],
+        }
+        if failure and failure["mode"] != "error":
+            # Meta accepted the message; the client will not learn it.
+            with self.state.lock:
+                self.state.requests.append((*record, 200))
+            return self._fail_after_accept(failure, answer)
+        self._reply(200, answer, record)
+
+    def _fail_after_accept(self, failure, answer):
+        if failure["mode"] == "hang":
+            time.sleep(failure["delay"] or 2)
+            with contextlib.suppress(OSError):  # the client gave up
+                self._reply(200, answer)
+        elif failure["mode"] == "drop":
+            self.close_connection = True
+            self.request.shutdown(socket.SHUT_RDWR)
+        else:  # bare: a gateway's error page, not Meta's error body
+            raw = b"<html><body>502 Bad Gateway</body></html>"
+            self.send_response(failure["status"])
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         url = urlparse(self.path)
         path = url.path.strip("/").split("/")
         record = ("GET", self.path, None)
-        if not self._authorized(record):
+        if not self._authorized(record) or self._refused(self._next_failure(), record):
             return
         if len(path) == 2 and path[1] == PHONE_NUMBER_ID:
             return self._reply(
@@ -168,10 +245,11 @@ class CloudApiStub:
 
     def __init__(self, port=0):
         self.state = StubState()
-        handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.handler = type("BoundHandler", (Handler,), {"state": self.state})
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self.handler)
         self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self):
@@ -181,6 +259,21 @@ class CloudApiStub:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+    @contextlib.contextmanager
+    def refuse_connections(self):
+        """Nothing listens on the stub's port meanwhile: every connection is
+        refused (the request never leaves the client)."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+            self.server.daemon_threads = True
+            self.thread = threading.Thread(
+                target=self.server.serve_forever, daemon=True
+            )
+            self.thread.start()
 
 
 def main():

@@ -45,6 +45,8 @@ class TestComposer(WinbackSendCase):
         self.assertTrue(form.window_open)
         form.body = "Until the end of the month, Roberta!"
         form.save().action_send()
+        self.assertFalse(self.stub.state.sent())  # queued, sent after commit
+        self._send()
         self.assertEqual(
             self.stub.state.sent(),
             [
@@ -77,6 +79,7 @@ class TestComposer(WinbackSendCase):
         self.assertFalse(self.stub.state.sent())
         composer.template_id = self.last_call
         composer.action_send()
+        self._send()
         sent = self.stub.state.sent()
         self.assertEqual(sent[0]["type"], "template")
         self.assertEqual(sent[0]["template"]["name"], "winback_last_call")

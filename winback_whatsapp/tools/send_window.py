@@ -13,8 +13,12 @@ from phonenumbers import timezone as phone_timezone
 
 def customer_timezone(partner_tz, e164, company_tz):
     """The time zone to send in: the customer's own; else the one of their
-    phone number's country (the first, where a country has several); else the
-    company's; else UTC."""
+    phone number, when all the zones phonenumbers gives for it keep the same
+    time (Italy: Rome and the Vatican); else the company's; else UTC.
+
+    A number of a country with several clocks (a Russian mobile lists 16
+    zones, from Kaliningrad to Kamchatka) says nothing about the customer's:
+    the company's time zone is the better guess."""
     if partner_tz in pytz.all_timezones_set:
         return partner_tz
     if e164:
@@ -23,11 +27,23 @@ def customer_timezone(partner_tz, e164, company_tz):
         except phonenumbers.NumberParseException:
             zones = ()
         zones = [zone for zone in zones if zone in pytz.all_timezones_set]
-        if zones:
+        if zones and _same_clock(zones):
             return zones[0]
     if company_tz in pytz.all_timezones_set:
         return company_tz
     return "UTC"
+
+
+def _same_clock(zones):
+    """Whether these zones show the same time all year round (this year's
+    winter and summer offsets)."""
+    year = datetime.now().year
+    instants = [datetime(year, 1, 15, 12), datetime(year, 7, 15, 12)]
+    clocks = {
+        tuple(pytz.timezone(zone).utcoffset(instant) for instant in instants)
+        for zone in zones
+    }
+    return len(clocks) == 1
 
 
 def next_window_start(when, tz_name, start_hour, end_hour, weekdays):

@@ -6,25 +6,46 @@ logged.
 """
 
 import logging
+import re
 import uuid
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 _logger = logging.getLogger(__name__)
 
-# Errors worth retrying later: throughput, pair rate, timeouts, server side.
-RETRYABLE_CODES = {"130429", "131056", "timeout", "connection"}
+# Errors after which the message was certainly NOT sent, so sending it again
+# later cannot make a duplicate: Meta documents these codes as "message failed
+# to send" (developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes:
+# 130429 rate limit hit, 131000 something went wrong, 131016 service
+# unavailable, 131056 pair rate limit hit), and "connection": the connection
+# was never opened (refused, connect timeout, unknown host). A read timeout, a
+# connection lost after the request left, or an HTTP error without Meta's
+# error body are "outcome unknown" (``WhatsAppError.outcome_unknown``): Meta
+# may have accepted the message, so it is never resent.
+RETRYABLE_CODES = {"130429", "131000", "131016", "131056", "connection"}
+
+# An access token is visible ASCII: anything else was pasted with it (a space,
+# a line break, a zero-width space) and cannot go in an HTTP header.
+TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 
 
 class WhatsAppError(Exception):
-    """An error of the Cloud API, with Meta's code as a string."""
+    """An error of the Cloud API, with Meta's code as a string.
 
-    def __init__(self, code, message, details="", http_status=None):
+    ``outcome_unknown``: the request may have reached Meta and been accepted
+    (no answer, or an answer that is not Meta's): the message must not be sent
+    again; a status webhook will tell."""
+
+    def __init__(
+        self, code, message, details="", http_status=None, outcome_unknown=False
+    ):
         super().__init__(f"({code}) {message}")
         self.code = str(code)
         self.message = message
         self.details = details
         self.http_status = http_status
+        self.outcome_unknown = outcome_unknown
 
     @property
     def text(self):
@@ -32,7 +53,17 @@ class WhatsAppError(Exception):
 
     @property
     def retryable(self):
-        return self.code in RETRYABLE_CODES or (self.http_status or 0) >= 500
+        """Not sent, and worth sending again later."""
+        return not self.outcome_unknown and self.code in RETRYABLE_CODES
+
+
+def _never_connected(error):
+    """Whether a ``requests`` exception happened before a connection existed
+    (so before any byte of the request left)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0] if error.args else None, "reason", None)
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 class WhatsAppApi:
@@ -55,32 +86,104 @@ class WhatsAppApi:
 
     def _request(self, method, path, payload=None, params=None):
         url = f"{self.base_url}/{self.version}/{path}"
-        try:
-            response = self.session.request(
-                method,
-                url,
-                json=payload,
-                params=params,
-                headers={"Authorization": f"Bearer {self._token}"},
-                timeout=self.TIMEOUT,
-            )
-        except requests.Timeout as error:
-            raise WhatsAppError("timeout", "The WhatsApp API did not answer") from error
-        except requests.RequestException as error:
+        # Up to ``session.send`` nothing has left: an error is "not sent".
+        if not TOKEN_CHARS.fullmatch(self._token):
             raise WhatsAppError(
-                "connection", "The WhatsApp API could not be reached", str(error)
+                "invalid_token",
+                "The access token is empty, or has characters a token cannot "
+                "have (a space, a line break or an invisible character pasted "
+                "with it): paste it again",
+            )
+        request = requests.Request(
+            method,
+            url,
+            json=payload,
+            params=params,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        try:
+            prepared = self.session.prepare_request(request)
+            settings = self.session.merge_environment_settings(
+                prepared.url, {}, None, None, None
+            )
+        except (requests.RequestException, ValueError) as error:
+            raise WhatsAppError(
+                "invalid_request", "The request could not be built", str(error)
             ) from error
+        try:
+            # Never follow a redirect: the token goes to the configured host
+            # only.
+            response = self.session.send(
+                prepared, timeout=self.TIMEOUT, allow_redirects=False, **settings
+            )
+        except requests.RequestException as error:
+            if _never_connected(error):
+                raise WhatsAppError(
+                    "connection",
+                    "The WhatsApp API could not be reached",
+                    str(error),
+                ) from error
+            timeout = isinstance(error, requests.Timeout)
+            raise WhatsAppError(
+                "timeout" if timeout else "connection_lost",
+                "The WhatsApp API did not answer in time"
+                if timeout
+                else "The connection to the WhatsApp API was lost",
+                str(error),
+                outcome_unknown=True,
+            ) from error
+        except Exception as error:
+            raise WhatsAppError(
+                "connection_lost",
+                "The call to the WhatsApp API broke off",
+                repr(error),
+                outcome_unknown=True,
+            ) from error
+        return self._parse(response)
+
+    @staticmethod
+    def _parse(response):
+        """The answer's JSON, or the ``WhatsAppError`` it stands for."""
         try:
             data = response.json()
         except ValueError:
-            data = {}
-        if response.status_code >= 400 or "error" in data:
-            error = data.get("error") or {}
+            data = None
+        error = data.get("error") if isinstance(data, dict) else None
+        meta_error = isinstance(error, dict) and str(error.get("code")).isdigit()
+        status = response.status_code
+        if meta_error:
+            code = str(error["code"])
             raise WhatsAppError(
-                error.get("code") or f"http_{response.status_code}",
+                code,
                 error.get("message") or response.reason or "HTTP error",
                 (error.get("error_data") or {}).get("details", ""),
-                http_status=response.status_code,
+                http_status=status,
+                # A server error Meta does not document as "not sent" may
+                # still have sent the message.
+                outcome_unknown=status >= 500 and code not in RETRYABLE_CODES,
+            )
+        if 300 <= status < 400:
+            raise WhatsAppError(
+                f"http_{status}",
+                "The WhatsApp API answered with a redirect, which is never followed",
+                response.headers.get("Location", ""),
+                http_status=status,
+            )
+        if status >= 400:
+            # A gateway's answer, not Meta's: after a 5xx nobody knows whether
+            # Meta got the message.
+            raise WhatsAppError(
+                f"http_{status}",
+                response.reason or "HTTP error",
+                http_status=status,
+                outcome_unknown=status >= 500,
+            )
+        if not isinstance(data, dict):
+            raise WhatsAppError(
+                "bad_response",
+                "The WhatsApp API answered with something that is not JSON",
+                http_status=status,
+                outcome_unknown=True,
             )
         return data
 
@@ -135,8 +238,11 @@ class WhatsAppApi:
         try:
             return data["messages"][0]["id"]
         except (KeyError, IndexError, TypeError) as error:
+            # Accepted (2xx) but unreadable: it may well have been sent.
             raise WhatsAppError(
-                "bad_response", "The WhatsApp API answered without a message id"
+                "bad_response",
+                "The WhatsApp API answered without a message id",
+                outcome_unknown=True,
             ) from error
 
     def list_templates(self):

@@ -1,9 +1,7 @@
 from datetime import timedelta
 
-from markupsafe import Markup
-
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 # WhatsApp's customer service window: free text is allowed for 24 hours after
 # the customer's last message to us. Only INBOUND messages open it.
@@ -65,22 +63,45 @@ class WinbackComposer(models.TransientModel):
             )
 
     def action_send(self):
+        """Queue the message: the send cron sends it once this transaction is
+        committed, so a request Odoo replays (serialization failure) never
+        sends twice."""
+        if not self.env.user.has_group("winback_whatsapp.group_winback_user"):
+            raise AccessError(
+                self.env._("Only Win-back users can send WhatsApp messages.")
+            )
         self.ensure_one()
         message = self._action_send()
-        if message.state == "failed":
-            raise UserError(
-                self.env._(
-                    "WhatsApp refused the message: %(error)s",
-                    error=message.error_message or message.error_code,
-                )
-            )
-        return {"type": "ir.actions.act_window_close"}
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._(
+                    "WhatsApp message to %(number)s queued: it is on its way. It "
+                    "shows in %(partner)s's chatter once sent.",
+                    number=message.phone_e164,
+                    partner=self.partner_id.display_name,
+                ),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
 
     def _action_send(self):
         if not self.phone_e164:
             raise UserError(
                 self.env._(
                     "%(partner)s has no valid mobile or phone number.",
+                    partner=self.partner_id.display_name,
+                )
+            )
+        # E.164 with the customer's country, as Odoo's SMS composer does.
+        number = self.partner_id._phone_format(number=self.phone_e164)
+        if not number:
+            raise UserError(
+                self.env._(
+                    "%(number)s is not a valid phone number for %(partner)s.",
+                    number=self.phone_e164,
                     partner=self.partner_id.display_name,
                 )
             )
@@ -93,6 +114,7 @@ class WinbackComposer(models.TransientModel):
             )
         if not self.template_id and not (self.body or "").strip():
             raise UserError(self.env._("Write a message first."))
+        self._check_recipient(number)
         Message = self.env["winback.message"].sudo()
         message = Message.create(
             {
@@ -100,21 +122,43 @@ class WinbackComposer(models.TransientModel):
                 "partner_id": self.partner_id.id,
                 "account_id": self.account_id.id,
                 "company_id": self.account_id.company_id.id,
-                "phone_e164": self.phone_e164,
+                "phone_e164": number,
                 "template_id": self.template_id.id,
                 "body": False if self.template_id else self.body.strip(),
                 "state": "queued",
+                "scheduled_at": fields.Datetime.now(),
+                "chatter_author_id": self.env.user.partner_id.id,
             }
         )
-        ready = message._prepare_send()
-        ready._send_claimed()
-        if message.state in ("sent", "delivered", "read"):
-            self.partner_id.message_post(
-                body=Markup("<p><b>WhatsApp</b> → %s</p>%s")
-                % (
-                    self.phone_e164,
-                    Markup("<br/>").join((message.body or "").split("\n")),
-                ),
-                subtype_xmlid="mail.mt_note",
-            )
+        Message._trigger_send()
         return message
+
+    def _check_recipient(self, number):
+        """Refuse what the sender would cancel: a customer of another
+        company, and a marketing template to a customer who did not consent,
+        opted out or is dormant."""
+        company = self.partner_id.company_id
+        if company and company != self.account_id.company_id:
+            raise UserError(
+                self.env._(
+                    "%(partner)s is a customer of %(company)s: write from one of "
+                    "its WhatsApp accounts.",
+                    partner=self.partner_id.display_name,
+                    company=company.name,
+                )
+            )
+        if self.template_id.category != "marketing":
+            return
+        refusal = self.env["winback.message"]._marketing_refusal(
+            self.partner_id.sudo(), number
+        )
+        if refusal:
+            raise UserError(
+                self.env._(
+                    "%(reason)s Template %(template)s is a marketing template: "
+                    "choose a utility one, or answer in free text within 24 hours "
+                    "of the customer's last message.",
+                    reason=refusal,
+                    template=self.template_id.name,
+                )
+            )
