@@ -1,5 +1,6 @@
 from datetime import datetime, timedelta
 from unittest.mock import patch
+from urllib.parse import urlsplit
 
 import psycopg2
 
@@ -23,6 +24,10 @@ class WinbackSendCase(WinbackCase):
         super().setUpClass()
         cls.stub = CloudApiStub().start()
         cls.addClassCleanup(cls.stub.stop)
+        # The local server is not Meta: a system administrator lists it.
+        cls.env["ir.config_parameter"].set_param(
+            "winback_whatsapp.api_host_allowlist", urlsplit(cls.stub.base_url).netloc
+        )
         cls.account = cls.env["winback.account"].create(
             {
                 "name": "Shop WhatsApp",
