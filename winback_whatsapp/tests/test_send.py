@@ -300,7 +300,7 @@ class TestSend(WinbackSendCase):
         )
         self.sequence.action_preview()
         self.assertIn("No WhatsApp marketing consent", self.sequence.preview_html)
-        self.assertIn("<td class='text-end'>2</td>", self.sequence.preview_html)
+        self.assertIn('<td class="text-end">2</td>', self.sequence.preview_html)
         self.sequence.action_start()
         self.assertEqual(self.sequence._enroll(), 1)
         self.assertEqual(self.sequence.enrollment_ids.partner_id, self.roberta)
