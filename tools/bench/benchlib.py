@@ -4,6 +4,7 @@ import argparse
 import contextlib
 import resource
 import time
+from urllib.parse import urlsplit
 
 import odoo
 from odoo import SUPERUSER_ID, api
@@ -53,6 +54,11 @@ def whatsapp_audience(env, n, base_url, token, phone_number_id):
     the Cold segment, and ``n`` consenting customers in it, generated in SQL.
     Returns the sequence."""
     cold = env.ref("winback_whatsapp.segment_cold")
+    # The local stub is not Meta's Graph API: list its host, as a system
+    # administrator would for staging.
+    env["ir.config_parameter"].set_param(
+        "winback_whatsapp.api_host_allowlist", urlsplit(base_url).netloc
+    )
     account = env["winback.account"].create(
         {
             "name": "Bench",

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
+from ..tools.access import check_group
 from ..tools.wa_number import number_variants
 
 
@@ -39,11 +40,13 @@ class ResPartner(models.Model):
     winback_consent_date = fields.Datetime(
         "WhatsApp marketing consent",
         copy=False,
+        tracking=True,
         help="When the customer agreed to receive marketing messages on WhatsApp.",
     )
     winback_consent_source = fields.Char(
         "Consent source",
         copy=False,
+        tracking=True,
         help="Where the consent was collected (shop counter, web form, ...).",
     )
     winback_enrollment_ids = fields.One2many(
@@ -71,6 +74,10 @@ class ResPartner(models.Model):
             partner.winback_days_inactive = (today - last).days if last else 0
 
     def action_view_winback_enrollments(self):
+        check_group(self.env, "winback_whatsapp.group_winback_user")
+        return self._action_view_winback_enrollments()
+
+    def _action_view_winback_enrollments(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "winback_whatsapp.winback_enrollment_action"

@@ -1,11 +1,21 @@
 import logging
+import re
 import secrets
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 
+from ..tools.access import check_group
+from ..tools.api_host import allowed_api_url
 from ..tools.whatsapp_api import SimulatorApi, WhatsAppApi, WhatsAppError
+
+PROVIDERS = [
+    ("simulator", "Simulator (offline demo)"),
+    ("meta", "WhatsApp Cloud API (Meta)"),
+]
+API_HOST_ALLOWLIST = "winback_whatsapp.api_host_allowlist"
+MANAGER = "winback_whatsapp.group_winback_manager"
 
 _logger = logging.getLogger(__name__)
 
@@ -20,15 +30,23 @@ class WinbackAccount(models.Model):
     company_id = fields.Many2one(
         "res.company", required=True, index=True, default=lambda self: self.env.company
     )
+    # Provider, version and base URL decide where the access token goes:
+    # system administrators only (and the URL's host must be allowed).
     provider = fields.Selection(
-        [
-            ("simulator", "Simulator (offline demo)"),
-            ("meta", "WhatsApp Cloud API (Meta)"),
-        ],
+        PROVIDERS,
         required=True,
         default="simulator",
+        groups="base.group_system",
         help="The simulator records every message as sent, delivered and read "
         "at once; nothing leaves Odoo.",
+    )
+    provider_type = fields.Selection(
+        PROVIDERS,
+        "Provider type",
+        compute="_compute_provider_type",
+        compute_sudo=True,
+        help="The provider, readable by every Win-back user; only system "
+        "administrators change it.",
     )
     state = fields.Selection(
         [("active", "Active"), ("paused", "Paused")],
@@ -53,12 +71,20 @@ class WinbackAccount(models.Model):
         copy=False,
         help="Meta sends it back when the webhook is registered.",
     )
-    api_version = fields.Char("Graph API version", default="v21.0", required=True)
+    api_version = fields.Char(
+        "Graph API version",
+        default="v21.0",
+        required=True,
+        groups="base.group_system",
+    )
     api_base_url = fields.Char(
         "API base URL",
         default="https://graph.facebook.com",
         required=True,
-        help="Point it at a local server for tests and staging.",
+        groups="base.group_system",
+        help="Meta's Graph API. Another host (a local server for tests and "
+        "staging) must be listed in the system parameter "
+        "winback_whatsapp.api_host_allowlist (comma-separated host[:port]).",
     )
     messages_per_second = fields.Integer(
         default=80, help="Meta's throughput limit for the phone number."
@@ -75,7 +101,9 @@ class WinbackAccount(models.Model):
         groups="base.group_system",
         index=True,
     )
-    webhook_url = fields.Char(compute="_compute_webhook_url")
+    webhook_url = fields.Char(
+        compute="_compute_webhook_url", groups="base.group_system"
+    )
 
     _sql_constraints = [
         ("webhook_key_uniq", "unique(webhook_key)", "The webhook key must be unique."),
@@ -88,11 +116,36 @@ class WinbackAccount(models.Model):
             key = account.sudo().webhook_key
             account.webhook_url = key and f"{base_url}/winback_whatsapp/webhook/{key}"
 
+    @api.depends("provider")
+    def _compute_provider_type(self):
+        for account in self:
+            account.provider_type = account.provider
+
+    @api.constrains("api_base_url")
+    def _check_api_base_url(self):
+        for account in self:
+            account._get_api_base_url(error=ValidationError)
+
+    @api.constrains("api_version")
+    def _check_api_version(self):
+        for account in self:
+            if not re.fullmatch(r"v\d+(\.\d+)?", account.api_version or ""):
+                raise ValidationError(
+                    self.env._(
+                        "The Graph API version looks like v21.0, not %(version)s.",
+                        version=account.api_version,
+                    )
+                )
+
     # ------------------------------------------------------------
     # ACTIONS
     # ------------------------------------------------------------
 
     def action_test_connection(self):
+        check_group(self.env, MANAGER)
+        return self._action_test_connection()
+
+    def _action_test_connection(self):
         self.ensure_one()
         try:
             info = self._get_api().check_connection()
@@ -113,9 +166,18 @@ class WinbackAccount(models.Model):
         }
 
     def action_resume(self):
+        check_group(self.env, MANAGER)
+        return self._action_resume()
+
+    def _action_resume(self):
         self.write({"state": "active", "pause_reason": False})
+        return True
 
     def action_sync_templates(self):
+        check_group(self.env, MANAGER)
+        return self._action_sync_templates()
+
+    def _action_sync_templates(self):
         """Import the business account's templates and their review status."""
         self.ensure_one()
         try:
@@ -156,9 +218,35 @@ class WinbackAccount(models.Model):
         return row and (self.browse(row[0]), row[1] or "", row[2] or "")
 
     def _get_api(self, session=None):
+        """The provider's client. A Cloud API client is built only for Meta's
+        Graph API or an allowlisted host: the token goes nowhere else."""
         self.ensure_one()
-        api_class = SimulatorApi if self.provider == "simulator" else WhatsAppApi
-        return api_class(self, session=session)
+        if self.sudo().provider == "simulator":
+            return SimulatorApi(self, session=session)
+        return WhatsAppApi(self, session=session)
+
+    def _get_api_base_url(self, error=UserError):
+        """The checked, normalised base URL the access token may be sent to;
+        raises ``error`` for any other."""
+        self.ensure_one()
+        url = self.sudo().api_base_url
+        allowlist = (
+            self.env["ir.config_parameter"].sudo().get_param(API_HOST_ALLOWLIST, "")
+        )
+        checked = allowed_api_url(url, allowlist)
+        if not checked:
+            raise error(
+                self.env._(
+                    "The WhatsApp account %(account)s may only call Meta's Graph "
+                    "API (https://graph.facebook.com), not %(url)s. A system "
+                    "administrator can list another host in the system parameter "
+                    "%(param)s.",
+                    account=self.name,
+                    url=url,
+                    param=API_HOST_ALLOWLIST,
+                )
+            )
+        return checked
 
     def _recipients_last_24h(self):
         """Numbers this account sent to in the rolling last 24 hours: Meta's

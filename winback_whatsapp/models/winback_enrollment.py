@@ -4,8 +4,10 @@ import uuid
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from ..tools.access import check_group
 from ..tools.cron import commit_batch
 from ..tools.send_window import customer_timezone, next_window_start
 
@@ -59,13 +61,17 @@ class WinbackEnrollment(models.Model):
     currency_id = fields.Many2one(related="company_id.currency_id")
     revenue = fields.Monetary(readonly=True)
     message_ids = fields.One2many("winback.message", "enrollment_id", "Messages")
-    provider = fields.Selection(related="sequence_id.account_id.provider")
+    provider = fields.Selection(related="sequence_id.account_id.provider_type")
 
     # ------------------------------------------------------------
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
     def action_view_messages(self):
+        check_group(self.env, "winback_whatsapp.group_winback_user")
+        return self._action_view_messages()
+
+    def _action_view_messages(self):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
@@ -266,8 +272,23 @@ class WinbackEnrollment(models.Model):
         return True
 
     def action_simulate_reply(self, text=None):
-        """Simulator demo: build a Meta-shaped inbound payload answering the
-        last message and run it through the webhook's processing."""
+        """Simulator demo, for Win-back Administrators, on simulator accounts
+        only: a reply to a real number would be a forged customer message."""
+        check_group(self.env, "winback_whatsapp.group_winback_manager")
+        self.ensure_one()
+        if self.sequence_id.account_id.provider_type != "simulator":
+            raise UserError(
+                self.env._(
+                    "Only enrollments of a simulator account can simulate a reply: "
+                    "the replies of %(account)s come from WhatsApp.",
+                    account=self.sequence_id.account_id.display_name,
+                )
+            )
+        return self._action_simulate_reply(text)
+
+    def _action_simulate_reply(self, text=None):
+        """Build a Meta-shaped inbound payload answering the last message and
+        run it through the webhook's processing."""
         self.ensure_one()
         account = self.sequence_id.account_id
         last = self.message_ids.filtered(

@@ -7,9 +7,10 @@ import psycopg2
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, plaintext2html
 
+from ..tools.access import check_group
 from ..tools.cron import commit_batch
 from ..tools.send_window import customer_timezone, next_window_start
 from ..tools.stop_keywords import is_start, is_stop, normalize
@@ -109,6 +110,12 @@ class WinbackMessage(models.Model):
         help="A message written by hand: once sent, or if it fails, it is "
         "logged in the customer's chatter under this author.",
     )
+    handled = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="For an inbound message: filed in the partner's chatter and "
+        "applied (keywords, enrollment, activity). Done once.",
+    )
 
     def init(self):
         # At most one outbound message per (enrollment, step): the database
@@ -127,6 +134,27 @@ class WinbackMessage(models.Model):
              WHERE wamid IS NOT NULL
             """
         )
+
+    def write(self, vals):
+        if not self.env.su:
+            self._winback_check_manual_write(vals)
+        return super().write(vals)
+
+    def _winback_check_manual_write(self, vals):
+        """Messages are what was sent or received: written by the engine and
+        the webhook only. By hand, a user only chooses the partner of an
+        unmatched reply (then links it), among the partners they can read."""
+        if set(vals) - {"partner_id"} or any(
+            m.direction != "inbound" or m.handled for m in self
+        ):
+            raise AccessError(
+                self.env._(
+                    "WhatsApp messages cannot be changed by hand; only the "
+                    "customer of an unmatched reply can be chosen."
+                )
+            )
+        if vals.get("partner_id"):
+            self.env["res.partner"].browse(vals["partner_id"]).check_access("read")
 
     # ------------------------------------------------------------
     # BUSINESS METHODS
@@ -718,6 +746,7 @@ class WinbackMessage(models.Model):
     def _winback_handle_inbound(self, replied_to=None, payload=None):
         """Chatter, opt-out/opt-in keywords, enrollment outcome, activity."""
         self.ensure_one()
+        self.handled = True
         partner = self.partner_id
         self._winback_post_in_chatter()
         if self._winback_apply_keywords(replied_to, payload):
@@ -1051,29 +1080,81 @@ class WinbackMessage(models.Model):
         self.invalidate_model()
 
     def action_winback_create_partner(self):
-        """Unmatched reply: create a partner with this number and file the
-        message in its chatter."""
-        for message in self.filtered(lambda m: not m.partner_id):
-            partner = self.env["res.partner"].create(
+        check_group(self.env, "winback_whatsapp.group_winback_user")
+        return self._action_winback_create_partner()
+
+    def _action_winback_create_partner(self):
+        """Unmatched reply: create a partner with this number (as the user,
+        with the user's rights) and file the message in its chatter."""
+        self._winback_check_unmatched(partner_required=False)
+        for message in self:
+            if message.partner_id:
+                raise UserError(
+                    self.env._(
+                        "The reply from %(number)s is already linked to %(partner)s.",
+                        number=message.phone_e164,
+                        partner=message.partner_id.display_name,
+                    )
+                )
+            message.partner_id = self.env["res.partner"].create(
                 {
                     "name": message.profile_name or message.phone_e164,
                     "mobile": message.phone_e164,
                 }
             )
-            message._winback_link_partner(partner)
-        return True
-
-    def _winback_link_partner(self, partner):
-        self.ensure_one()
-        self.sudo().partner_id = partner
-        self.sudo()._winback_handle_inbound()
-        return True
+        return self._action_winback_link_partner()
 
     def action_winback_link_partner(self):
+        check_group(self.env, "winback_whatsapp.group_winback_user")
+        return self._action_winback_link_partner()
+
+    def _action_winback_link_partner(self):
         """Unmatched reply linked by hand to the chosen partner: file it in
-        the partner's chatter and apply it (keywords, enrollment, activity)."""
-        for message in self.filtered(
-            lambda m: m.direction == "inbound" and m.partner_id
-        ):
+        the partner's chatter and apply it (keywords, enrollment, activity),
+        once, whatever the number of clicks."""
+        self._winback_check_unmatched(partner_required=True)
+        for message in self:
+            # The user's choice, checked with the user's rights.
+            message.partner_id.check_access("read")
+            if message.partner_id.company_id not in (
+                message.company_id,
+                self.env["res.company"],
+            ):
+                raise UserError(
+                    self.env._(
+                        "%(partner)s belongs to another company than the reply.",
+                        partner=message.partner_id.display_name,
+                    )
+                )
+        # Claimed in the database: a second click, or a concurrent one, finds
+        # nothing left to handle.
+        self.flush_recordset(["handled"])
+        self.env.cr.execute(
+            "UPDATE winback_message SET handled = TRUE"
+            " WHERE id = ANY(%s) AND handled IS NOT TRUE RETURNING id",
+            [self.ids],
+        )
+        claimed = self.browse(row[0] for row in self.env.cr.fetchall())
+        self.invalidate_recordset(["handled"])
+        if claimed != self:
+            raise UserError(self.env._("This reply has already been handled."))
+        for message in claimed:
+            # The inputs are checked: the webhook's own processing applies it.
             message.sudo()._winback_handle_inbound()
         return True
+
+    def _winback_check_unmatched(self, partner_required):
+        for message in self:
+            if not (
+                message.direction == "inbound"
+                and message.state == "received"
+                and message.wamid
+                and message.account_id
+            ):
+                raise UserError(
+                    self.env._("Only a reply received on WhatsApp can be linked.")
+                )
+            if message.handled:
+                raise UserError(self.env._("This reply has already been handled."))
+            if partner_required and not message.partner_id:
+                raise UserError(self.env._("Choose the customer first."))

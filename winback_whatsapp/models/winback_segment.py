@@ -9,6 +9,7 @@ from odoo.exceptions import ValidationError
 from odoo.tools import SQL, split_every
 from odoo.tools.safe_eval import safe_eval
 
+from ..tools.access import check_group
 from ..tools.cron import commit_batch, in_test_mode
 
 _logger = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ class WinbackSegment(models.Model):
 
     def action_recompute(self):
         """Recompute now, for these segments' companies."""
+        check_group(self.env, "winback_whatsapp.group_winback_manager")
         self._action_recompute()
         return {
             "type": "ir.actions.client",
@@ -203,6 +205,10 @@ class WinbackSegment(models.Model):
             self._recompute_company(company)
 
     def action_view_partners(self):
+        check_group(self.env, "winback_whatsapp.group_winback_user")
+        return self._action_view_partners()
+
+    def _action_view_partners(self):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",

@@ -5,6 +5,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, html_escape
 
+from ..tools.access import check_group
 from ..tools.cron import commit_batch
 
 _logger = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ INELIGIBLE_REASONS = [
     ("cooldown", "Contacted by a win-back recently"),
     ("reentry", "Enrolled in this sequence recently"),
 ]
+MANAGER = "winback_whatsapp.group_winback_manager"
 WEEKDAY_FIELDS = [
     "window_monday",
     "window_tuesday",
@@ -140,9 +142,7 @@ class WinbackSequence(models.Model):
     converted_count = fields.Integer("Converted", compute="_compute_stats")
     currency_id = fields.Many2one(related="company_id.currency_id")
     revenue = fields.Monetary(compute="_compute_stats")
-    preview_html = fields.Html(
-        "Eligibility preview", readonly=True, sanitize=False, copy=False
-    )
+    preview_html = fields.Html("Eligibility preview", readonly=True, copy=False)
     preview_date = fields.Datetime("Counted on", readonly=True, copy=False)
 
     def _compute_stats(self):
@@ -204,13 +204,22 @@ class WinbackSequence(models.Model):
     # ------------------------------------------------------------
 
     def action_start(self):
+        check_group(self.env, MANAGER)
+        return self._action_start()
+
+    def _action_start(self):
         for sequence in self:
             sequence._check_startable()
         self.write({"state": "running"})
-        self.action_preview()
+        self._action_preview()
         self.env.ref("winback_whatsapp.ir_cron_winback_enroll")._trigger()
+        return True
 
     def action_preview(self):
+        check_group(self.env, MANAGER)
+        return self._action_preview()
+
+    def _action_preview(self):
         """Count today's eligible customers, and the others by reason. On
         demand: on a million customers the count takes seconds, too long for
         every opening of the form."""
@@ -235,11 +244,21 @@ class WinbackSequence(models.Model):
                     "preview_date": fields.Datetime.now(),
                 }
             )
+        return True
 
     def action_pause(self):
+        check_group(self.env, MANAGER)
+        return self._action_pause()
+
+    def _action_pause(self):
         self.filtered(lambda s: s.state == "running").write({"state": "paused"})
+        return True
 
     def action_done(self):
+        check_group(self.env, MANAGER)
+        return self._action_done()
+
+    def _action_done(self):
         """End the sequence cleanly: nothing more is sent, running customers
         leave it as cancelled."""
         self.write({"state": "done"})
@@ -247,12 +266,20 @@ class WinbackSequence(models.Model):
             [("sequence_id", "in", self.ids), ("state", "=", "running")]
         )
         enrollments._cancel()
+        return True
 
     def action_enroll_now(self):
-        self._enroll()
+        check_group(self.env, MANAGER)
+        return self._action_enroll_now()
+
+    def _action_enroll_now(self):
+        for sequence in self:
+            sequence._enroll()
+        return True
 
     def action_send_test(self):
         """Send every step's message to the test recipient, now, in order."""
+        check_group(self.env, MANAGER)
         self.ensure_one()
         messages = self._action_send_test()
         failed = messages.filtered(lambda m: m.state == "failed")
@@ -354,7 +381,7 @@ class WinbackSequence(models.Model):
         not_approved = self.step_ids.template_id.filtered(
             lambda t: t.status != "approved"
         )
-        if not_approved and self.account_id.provider == "meta":
+        if not_approved and self.account_id.provider_type == "meta":
             raise UserError(
                 self.env._(
                     "Templates not approved by Meta yet: %(names)s.",

@@ -11,3 +11,4 @@ from . import test_views
 from . import test_webhook_security
 from . import test_template_buttons
 from . import test_send_safety
+from . import test_security_access

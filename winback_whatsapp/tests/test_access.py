@@ -21,9 +21,16 @@ class TestAccess(WinbackReportCase):
             login="winback_sales",
             groups="winback_whatsapp.group_winback_user",
         )
+        # The Win-back Administrator is no system administrator: what truly
+        # needs one (Settings, secrets) is tested with its own user.
         cls.manager = new_test_user(
             cls.env,
             login="winback_boss",
+            groups="winback_whatsapp.group_winback_manager",
+        )
+        cls.sysadmin = new_test_user(
+            cls.env,
+            login="winback_sysadmin",
             groups="winback_whatsapp.group_winback_manager,base.group_system",
         )
         cls.other_company = cls.env["res.company"].create({"name": "Other shop"})
@@ -52,20 +59,21 @@ class TestAccess(WinbackReportCase):
         self.assertEqual(env["winback.lift"].search([]).mapped("treated_count"), [1])
 
     def test_user_replies_but_does_not_configure(self):
-        """Sales staff may write a reply, but not change campaigns, segments,
-        accounts, templates or the company's win-back settings."""
+        """Sales staff reply through the composer (tested there), never by
+        writing a message record directly, and do not change campaigns,
+        segments, accounts, templates or the company's win-back settings."""
         env = self.env(user=self.user)
-        reply = env["winback.message"].create(
-            {
-                "direction": "outbound",
-                "partner_id": self.enrollment.partner_id.id,
-                "account_id": self.account.id,
-                "company_id": self.company.id,
-                "phone_e164": "+393331000001",
-                "body": "Thanks, see you soon!",
-            }
-        )
-        self.assertEqual(reply.state, "queued")
+        with self.assertRaises(AccessError):
+            env["winback.message"].create(
+                {
+                    "direction": "outbound",
+                    "partner_id": self.enrollment.partner_id.id,
+                    "account_id": self.account.id,
+                    "company_id": self.company.id,
+                    "phone_e164": "+393331000001",
+                    "body": "Thanks, see you soon!",
+                }
+            )
         with self.assertRaises(AccessError):
             env["winback.sequence"].browse(self.sequence.id).write({"name": "Mine"})
         with self.assertRaises(AccessError):
@@ -87,8 +95,9 @@ class TestAccess(WinbackReportCase):
             env["winback.account"].browse(self.account.id).read(["access_token"])
 
     def test_manager_configures(self):
-        """A Win-back Manager creates segments and campaigns and sets the
-        company's default thresholds in Settings."""
+        """A Win-back Administrator creates segments and campaigns; the
+        company's default thresholds are in Settings, for system
+        administrators."""
         env = self.env(user=self.manager)
         segment = env["winback.segment"].create(
             {"name": "Manager warm", "min_days": 45, "max_days": 59}
@@ -101,7 +110,14 @@ class TestAccess(WinbackReportCase):
             }
         )
         self.assertEqual(sequence.company_id, self.company)
-        settings = env["res.config.settings"].create(
+        # Settings, the secrets and where they go are not theirs.
+        with self.assertRaises(AccessError):
+            env["res.config.settings"].create({"winback_grace_days": 5})
+        account = env["winback.account"].browse(self.account.id)
+        for field in ("access_token", "app_secret", "api_base_url", "webhook_url"):
+            with self.assertRaises(AccessError):
+                account.read([field])
+        settings = self.env(user=self.sysadmin)["res.config.settings"].create(
             {
                 "winback_lukewarm_days": 45,
                 "winback_cooling_days": 100,

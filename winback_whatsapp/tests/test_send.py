@@ -1,5 +1,6 @@
 from datetime import datetime, timedelta
 from unittest.mock import patch
+from urllib.parse import urlsplit
 
 import psycopg2
 
@@ -23,6 +24,10 @@ class WinbackSendCase(WinbackCase):
         super().setUpClass()
         cls.stub = CloudApiStub().start()
         cls.addClassCleanup(cls.stub.stop)
+        # The local server is not Meta: a system administrator lists it.
+        cls.env["ir.config_parameter"].set_param(
+            "winback_whatsapp.api_host_allowlist", urlsplit(cls.stub.base_url).netloc
+        )
         cls.account = cls.env["winback.account"].create(
             {
                 "name": "Shop WhatsApp",
@@ -295,7 +300,7 @@ class TestSend(WinbackSendCase):
         )
         self.sequence.action_preview()
         self.assertIn("No WhatsApp marketing consent", self.sequence.preview_html)
-        self.assertIn("<td class='text-end'>2</td>", self.sequence.preview_html)
+        self.assertIn('<td class="text-end">2</td>', self.sequence.preview_html)
         self.sequence.action_start()
         self.assertEqual(self.sequence._enroll(), 1)
         self.assertEqual(self.sequence.enrollment_ids.partner_id, self.roberta)

@@ -461,7 +461,8 @@ class TestWebhookSecurity(HttpCase):
         report = self.env["winback.report"]
         self.env.flush_all()
         before = report.search_read(
-            [("enrollment_id", "=", self.enrollment.id)], ["sent", "delivered", "read_count"]
+            [("enrollment_id", "=", self.enrollment.id)],
+            ["sent", "delivered", "read_count"],
         )
         self.env.cr.execute(
             "UPDATE winback_message SET create_date = now() - interval '400 days' "
@@ -480,7 +481,8 @@ class TestWebhookSecurity(HttpCase):
         self.assertEqual(fresh.phone_e164, MAIN_NUMBER, "recent data untouched")
         self.env.invalidate_all()
         after = report.search_read(
-            [("enrollment_id", "=", self.enrollment.id)], ["sent", "delivered", "read_count"]
+            [("enrollment_id", "=", self.enrollment.id)],
+            ["sent", "delivered", "read_count"],
         )
         self.assertEqual(after, before, "the results keep their counts")
 

@@ -73,7 +73,8 @@ class WhatsAppApi:
 
     def __init__(self, account, session=None):
         account = account.sudo()
-        self.base_url = (account.api_base_url or "").rstrip("/")
+        # Checked against Meta's host and the allowlist (raises UserError).
+        self.base_url = account._get_api_base_url()
         self.version = account.api_version
         self.phone_number_id = account.phone_number_id
         self.waba_id = account.waba_id
