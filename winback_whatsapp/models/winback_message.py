@@ -840,14 +840,27 @@ class WinbackMessage(models.Model):
         already = self.phone_e164 and Blacklist.search(
             [("number", "=", self.phone_e164)]
         )
+        reason = self.env._("WhatsApp: the customer asked to stop (%s).", self.body)
         if already:
             # Repeated STOP: already off every send, and the confirmation
             # queued the first time must not be cancelled nor repeated. It
             # is still the latest opt-out an older START must not undo.
             already._winback_note_opt_out(self.received_at)
+            if self.partner_id and self.env["winback.enrollment"].sudo().search_count(
+                [
+                    ("partner_id", "=", self.partner_id.id),
+                    ("state", "in", ("running", "holdout")),
+                ],
+                limit=1,
+            ):
+                # A STOP from an unknown number, linked to its customer
+                # later: the customer leaves their campaigns now.
+                self.partner_id._winback_opt_out(
+                    reason, numbers=[self.phone_e164], when=self.received_at
+                )
             return
         self.partner_id._winback_opt_out(
-            self.env._("WhatsApp: the customer asked to stop (%s).", self.body),
+            reason,
             numbers=[self.phone_e164] if self.phone_e164 else None,
             when=self.received_at,
         )
