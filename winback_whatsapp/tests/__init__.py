@@ -7,3 +7,4 @@ from . import test_tour
 from . import test_i18n
 from . import test_webhook
 from . import test_composer
+from . import test_enroll_safety
