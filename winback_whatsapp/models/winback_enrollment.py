@@ -87,24 +87,28 @@ class WinbackEnrollment(models.Model):
         self.env.cr.execute(
             SQL(
                 """
-                WITH dup AS (
-                    UPDATE winback_enrollment e
-                       SET state = 'cancelled', step_id = NULL,
-                           next_send_at = NULL,
-                           outcome_date = now() AT TIME ZONE 'UTC'
-                     WHERE e.state IN %(live)s
-                       AND EXISTS (SELECT 1 FROM winback_enrollment o
-                                    WHERE o.partner_id = e.partner_id
-                                      AND o.state IN %(live)s AND o.id < e.id)
-                 RETURNING e.id
-                )
-                UPDATE winback_message m SET state = 'cancelled'
-                  FROM dup
-                 WHERE m.enrollment_id = dup.id AND m.state = 'queued'
+                UPDATE winback_enrollment e
+                   SET state = 'cancelled', step_id = NULL, next_send_at = NULL,
+                       outcome_date = now() AT TIME ZONE 'UTC'
+                 WHERE e.state IN %(live)s
+                   AND EXISTS (SELECT 1 FROM winback_enrollment o
+                                WHERE o.partner_id = e.partner_id
+                                  AND o.state IN %(live)s AND o.id < e.id)
+             RETURNING e.id
                 """,
                 live=LIVE_STATES,
             )
         )
+        cancelled = [row[0] for row in self.env.cr.fetchall()]
+        if cancelled:
+            _logger.warning(
+                "Win-back: %s duplicate live enrollments cancelled", len(cancelled)
+            )
+            self.env.cr.execute(
+                "UPDATE winback_message SET state = 'cancelled' "
+                "WHERE enrollment_id = ANY(%s) AND state = 'queued'",
+                [cancelled],
+            )
         self.env.cr.execute(
             SQL(
                 """
@@ -251,6 +255,11 @@ class WinbackEnrollment(models.Model):
         )
         existing = set(self.env.cr.fetchall())
         todo = self.filtered(lambda e: (e.id, e.step_id.id) not in existing)
+        if len(todo) < len(self):
+            _logger.info(
+                "Win-back: %s enrollments had their step queued already: skipped",
+                len(self) - len(todo),
+            )
         errors = {}
         vals_list = []
         for enrollment in todo:
@@ -271,7 +280,10 @@ class WinbackEnrollment(models.Model):
                         Message.create(vals)
                     queued += 1
                 except psycopg2.errors.UniqueViolation:
-                    pass  # queued meanwhile: nothing to do
+                    _logger.info(
+                        "Win-back enrollment %s: step already queued, skipped",
+                        enrollment.id,
+                    )
                 except Exception as error:  # noqa: BLE001
                     errors[enrollment] = error
         (self - self.browse(e.id for e in errors)).write({"next_send_at": False})
