@@ -287,11 +287,11 @@ class TestSegmentFilterSafety(WinbackCase):
         cls._order(cls.customer, days_ago=70)
         cls.Segment._recompute_partners(cls.customer)
 
-    def _break(self, segment):
+    def _break(self, segment, domain="[('x_removed_field', '=', True)]"):
         self.env.flush_all()
         self.env.cr.execute(
             "UPDATE winback_segment SET filter_domain = %s WHERE id = %s",
-            ["[('x_removed_field', '=', True)]", segment.id],
+            [domain, segment.id],
         )
         segment.invalidate_recordset()
 
@@ -346,6 +346,18 @@ class TestSegmentFilterSafety(WinbackCase):
         self.assertEqual(activity.user_id, manager)
         self.assertIn(self.lukewarm.name, activity.note)
         self.assertIn(self.lukewarm.name, campaign.message_ids[0].body)
+
+    def test_filter_failing_in_the_database_disables_segment(self):
+        """A filter PostgreSQL refuses when it runs (here a LIKE pattern
+        ending with its escape character)."""
+        self._break(self.lukewarm, r"[('name', '=like', '%\\')]")
+        with mute_logger(
+            "odoo.addons.winback_whatsapp.models.winback_segment", "odoo.sql_db"
+        ):
+            self.Segment._cron_recompute()
+        self.assertFalse(self.lukewarm.active)
+        self.assertIn("escape character", self.lukewarm.filter_error)
+        self.assertFalse(self.customer.winback_segment_id)
 
     def test_nightly_cron_goes_on_past_a_broken_filter(self):
         self._break(self.cooling)
