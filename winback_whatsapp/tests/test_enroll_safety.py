@@ -143,9 +143,14 @@ class TestConcurrentEnroll(WinbackCase):
         self.assertEqual(self._race(seq1, enroll_now), [seq1])
 
     def test_cron_and_enroll_now_enroll_once(self):
-        """The nightly cron runs while a user clicks *Enroll now*."""
+        """The nightly cron runs while a user clicks *Enroll now* on the same
+        campaign (the other one is paused)."""
         self._fixture = self._committed_fixture()
-        seq1 = self._fixture[1][0]
+        seq1, seq2 = self._fixture[1]
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE winback_sequence SET state = 'paused' WHERE id = %s", [seq2]
+            )
 
         def cron(env):
             env["winback.sequence"]._cron_enroll()
