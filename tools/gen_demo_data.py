@@ -246,9 +246,13 @@ for i in range(1, 201):
         nxt = 1 if sent_steps == [0] else None
         if nxt is not None:
             w(f'        <field name="step_id" ref="{steps[nxt]}"/>')
-            w(
-                f'        <field name="next_send_at" eval="{ts(enrolled_days - 4, 10)}"/>'
-            )
+            # As the queue cron leaves it: a step whose message is already
+            # queued has no next send time (queuing it again would be a
+            # second message for the same step).
+            if (nxt, "queued") not in plan:
+                w(
+                    f'        <field name="next_send_at" eval="{ts(enrolled_days - 4, 10)}"/>'
+                )
     if state in ("replied", "converted", "opted_out", "dormant"):
         w(
             f'        <field name="outcome_date" eval="{ts(max(enrolled_days - 2, 0), 15)}"/>'

@@ -16,5 +16,10 @@ class SaleOrder(models.Model):
         return res
 
     def _winback_orders_changed(self):
-        """Bring the win-back segment of these orders' customers up to date."""
-        self.env["winback.segment"]._recompute_partners(self.partner_id)
+        """Bring the win-back segment of these orders' customers up to date,
+        in the orders' companies only."""
+        for company in self.company_id:
+            orders = self.filtered(lambda o, c=company: o.company_id == c)
+            self.env["winback.segment"]._recompute_partners(
+                orders.partner_id, companies=company
+            )

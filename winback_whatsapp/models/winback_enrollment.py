@@ -1,7 +1,10 @@
 import json
+import logging
 import time
 import uuid
 from datetime import timedelta
+
+import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -11,13 +14,19 @@ from ..tools.access import check_group
 from ..tools.cron import commit_batch
 from ..tools.send_window import customer_timezone, next_window_start
 
+_logger = logging.getLogger(__name__)
+
 QUEUE_BATCH = 1000
+# A customer is in at most one live win-back at a time (the eligibility
+# reason "already_enrolled").
+LIVE_STATES = ("running", "holdout")
 
 ENROLLMENT_STATES = [
     ("holdout", "Holdout"),
     ("running", "Running"),
     ("replied", "Replied"),
     ("converted", "Converted"),
+    ("bought", "Bought (not attributed)"),
     ("opted_out", "Opted out"),
     ("dormant", "Dormant"),
     ("failed", "Failed"),
@@ -62,6 +71,56 @@ class WinbackEnrollment(models.Model):
     revenue = fields.Monetary(readonly=True)
     message_ids = fields.One2many("winback.message", "enrollment_id", "Messages")
     provider = fields.Selection(related="sequence_id.account_id.provider_type")
+    error_message = fields.Text(
+        "Error", readonly=True, help="Why the enrollment failed, when it did."
+    )
+
+    def init(self):
+        # One live enrollment per customer: the database refuses a second
+        # one, whichever campaigns or workers enroll at the same time.
+        self.env.cr.execute(
+            "SELECT 1 FROM pg_indexes WHERE indexname = %s",
+            ["winback_enrollment_partner_live_uniq"],
+        )
+        if self.env.cr.fetchone():
+            return
+        # Databases from before the index may hold duplicates: the oldest
+        # live enrollment of a customer stays, the others are cancelled.
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE winback_enrollment e
+                   SET state = 'cancelled', step_id = NULL, next_send_at = NULL,
+                       outcome_date = now() AT TIME ZONE 'UTC'
+                 WHERE e.state IN %(live)s
+                   AND EXISTS (SELECT 1 FROM winback_enrollment o
+                                WHERE o.partner_id = e.partner_id
+                                  AND o.state IN %(live)s AND o.id < e.id)
+             RETURNING e.id
+                """,
+                live=LIVE_STATES,
+            )
+        )
+        cancelled = [row[0] for row in self.env.cr.fetchall()]
+        if cancelled:
+            _logger.warning(
+                "Win-back: %s duplicate live enrollments cancelled", len(cancelled)
+            )
+            self.env.cr.execute(
+                "UPDATE winback_message SET state = 'cancelled' "
+                "WHERE enrollment_id = ANY(%s) AND state = 'queued'",
+                [cancelled],
+            )
+        self.env.cr.execute(
+            SQL(
+                """
+                CREATE UNIQUE INDEX winback_enrollment_partner_live_uniq
+                    ON winback_enrollment (partner_id)
+                 WHERE state IN %(live)s
+                """,
+                live=LIVE_STATES,
+            )
+        )
 
     # ------------------------------------------------------------
     # BUSINESS METHODS
@@ -84,9 +143,12 @@ class WinbackEnrollment(models.Model):
     @api.model
     def _register_orders(self, orders):
         """Purchase exit: a confirmed order of an enrolled customer (or of
-        anyone of their commercial entity) within the attribution window
-        converts the enrollment, records the revenue and stops its messages.
-        Holdout customers are measured the same way, for the lift."""
+        anyone of their commercial entity) ends the sequence and stops its
+        messages. Within the attribution window it converts the enrollment
+        and records the revenue; after it, the enrollment ends as bought,
+        not counted as a conversion. Holdout customers are measured the same
+        way, for the lift. A customer who replied and then buys within the
+        window converts."""
         for order in orders.filtered(lambda o: o.state == "sale"):
             family = self.env["res.partner"].search(
                 [
@@ -101,13 +163,15 @@ class WinbackEnrollment(models.Model):
                 [
                     ("partner_id", "in", family.ids),
                     ("company_id", "=", order.company_id.id),
-                    ("state", "in", ("running", "holdout", "replied")),
+                    ("state", "in", (*LIVE_STATES, "replied")),
                 ]
             )
             for enrollment in candidates:
                 sequence = enrollment.sequence_id
                 start = enrollment.last_sent_at or enrollment.create_date
                 if order.date_order > start + timedelta(days=sequence.attribution_days):
+                    if enrollment.state in LIVE_STATES:
+                        enrollment._end("bought", outcome_date=order.date_order)
                     continue
                 enrollment._end(
                     "converted",
@@ -156,7 +220,11 @@ class WinbackEnrollment(models.Model):
         """Queue the next step's message of running enrollments that are due,
         scheduled inside the sequence's send window in the customer's time
         zone. Enrollments are claimed with SKIP LOCKED: several workers share
-        the work; the unique (enrollment, step) index forbids a second copy."""
+        the work; the unique (enrollment, step) index forbids a second copy.
+
+        Idempotent: a step whose message already exists is not queued again,
+        the enrollment just stops being due. An enrollment that cannot be
+        queued fails alone, with its reason, and never blocks the others."""
         queued = 0
         while True:
             self.env.flush_all()
@@ -178,12 +246,77 @@ class WinbackEnrollment(models.Model):
             enrollments = self.browse(row[0] for row in self.env.cr.fetchall())
             if not enrollments:
                 return queued
-            self.env["winback.message"].create(
-                [enrollment._prepare_message_vals() for enrollment in enrollments]
-            )
-            enrollments.write({"next_send_at": False})
-            queued += len(enrollments)
+            queued += enrollments._queue_claimed()
             commit_batch(self.env.cr)
+
+    def _queue_claimed(self):
+        """Queue the current step of these claimed enrollments; returns how
+        many messages were queued."""
+        self.env.cr.execute(
+            """
+            SELECT enrollment_id, step_id FROM winback_message
+             WHERE direction = 'outbound' AND enrollment_id = ANY(%s)
+            """,
+            [self.ids],
+        )
+        existing = set(self.env.cr.fetchall())
+        todo = self.filtered(lambda e: (e.id, e.step_id.id) not in existing)
+        if len(todo) < len(self):
+            _logger.info(
+                "Win-back: %s enrollments had their step queued already: skipped",
+                len(self) - len(todo),
+            )
+        errors = {}
+        vals_list = []
+        for enrollment in todo:
+            try:
+                vals_list.append(enrollment._prepare_message_vals())
+            except Exception as error:  # noqa: BLE001 - reported on the record
+                errors[enrollment] = error
+        Message = self.env["winback.message"]
+        try:
+            with self.env.cr.savepoint():
+                queued = len(Message.create(vals_list))
+        except Exception:  # noqa: BLE001 - find the bad rows one by one
+            queued = 0
+            for vals in vals_list:
+                enrollment = self.browse(vals["enrollment_id"])
+                try:
+                    with self.env.cr.savepoint():
+                        Message.create(vals)
+                    queued += 1
+                except psycopg2.errors.UniqueViolation:
+                    _logger.info(
+                        "Win-back enrollment %s: step already queued, skipped",
+                        enrollment.id,
+                    )
+                except Exception as error:  # noqa: BLE001
+                    errors[enrollment] = error
+        (self - self.browse(e.id for e in errors)).write({"next_send_at": False})
+        for enrollment, error in errors.items():
+            enrollment._fail_queue(error)
+        return queued
+
+    def _fail_queue(self, error):
+        """The enrollment's message could not be queued: it fails alone,
+        with the reason on the record and in the log."""
+        self.ensure_one()
+        _logger.warning(
+            "Win-back enrollment %s could not be queued: %s", self.id, error
+        )
+        self.write(
+            {
+                "state": "failed",
+                "error_message": self.env._(
+                    "Could not queue step %(step)s: %(error)s",
+                    step=self.step_id.name,
+                    error=error,
+                ),
+                "step_id": False,
+                "next_send_at": False,
+                "outcome_date": fields.Datetime.now(),
+            }
+        )
 
     def _prepare_message_vals(self):
         self.ensure_one()

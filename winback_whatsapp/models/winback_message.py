@@ -436,9 +436,9 @@ class WinbackMessage(models.Model):
                 {"state": "queued", "attempt_count": max(message.attempt_count - 1, 0)}
             )
         self.env["winback.enrollment"]._on_message_sent(sent)
-        if any(m.account_id.provider == "simulator" for m in sent):
+        if any(m.account_id.provider_type == "simulator" for m in sent):
             sent.filtered(
-                lambda m: m.account_id.provider == "simulator"
+                lambda m: m.account_id.provider_type == "simulator"
             )._simulate_read()
         sent._log_in_chatter()
         return sent

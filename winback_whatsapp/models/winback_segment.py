@@ -2,6 +2,7 @@ import logging
 import time
 from datetime import timedelta
 
+import psycopg2
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
@@ -31,8 +32,10 @@ FULL_RECOMPUTE_EVERY = timedelta(days=7)
 PARAM_LAST_RUN = "winback_whatsapp.recompute_last_run"
 PARAM_LAST_FULL = "winback_whatsapp.recompute_last_full"
 PARAM_CHECKPOINT = "winback_whatsapp.recompute_checkpoint"
-# A cron run stops after this many seconds and re-triggers itself.
-RECOMPUTE_TIME_BUDGET = 600
+# A cron run stops after this many seconds and re-triggers itself: well
+# under Odoo's limit_time_real_cron (limit_time_real, 120 s, by default),
+# leaving room for the chunk that crosses the budget.
+RECOMPUTE_TIME_BUDGET = 60
 
 
 class WinbackSegment(models.Model):
@@ -78,6 +81,14 @@ class WinbackSegment(models.Model):
         "Extra filter",
         default="[]",
         help="Only customers matching this filter enter the segment.",
+    )
+    filter_error = fields.Text(
+        "Filter error",
+        readonly=True,
+        copy=False,
+        help="The extra filter failed at recompute time (a field removed since, "
+        "a value the data does not accept): the segment was archived. Fix the "
+        "filter, then unarchive it.",
     )
     range_display = fields.Char("Inactive for", compute="_compute_range_display")
     partner_count = fields.Integer("Customers", compute="_compute_partner_count")
@@ -174,6 +185,8 @@ class WinbackSegment(models.Model):
         return segments
 
     def write(self, vals):
+        if "filter_domain" in vals or vals.get("active"):
+            vals = {"filter_error": False, **vals}
         res = super().write(vals)
         if "name" in vals or "tag_id" in vals:
             self._ensure_tags()
@@ -406,18 +419,78 @@ class WinbackSegment(models.Model):
         return self.env.cr.fetchone()[0]
 
     @api.model
-    def _recompute_partners(self, partners):
+    def _recompute_partners(self, partners, companies=None):
         """Update last purchase, segment and tag of ``partners`` (and of the
-        rest of their commercial entity) at once.
+        rest of their commercial entity) at once, in ``companies`` (default:
+        every company with segments).
 
-        Called when an order is confirmed or cancelled.
+        Called when an order is confirmed or cancelled, for the order's
+        company only.
         """
         partners = partners.commercial_partner_id
         if not partners:
             return True
-        for company in self.sudo().search([]).company_id:
+        if companies is None:
+            companies = self.sudo().search([]).company_id
+        for company in companies:
             self._recompute_company(company, commercial_ids=partners.ids)
         return True
+
+    def _filter_subselects(self):
+        """{segment: SQL sub-select of its extra filter} for the segments
+        with one. A filter that cannot be compiled any more (a field removed
+        since it was written) archives its segment, with an alert."""
+        Partner = self.env["res.partner"].sudo().with_context(active_test=False)
+        subselects = {}
+        for segment in self:
+            try:
+                domain = segment._get_filter_domain()
+                if domain:
+                    subselects[segment] = Partner._search(domain).subselect()
+            except Exception as error:  # noqa: BLE001 - archived and reported
+                segment._disable_broken_filter(error)
+        return subselects
+
+    def _find_broken_filters(self, subselects):
+        """The segments whose filter fails when the database runs it (a value
+        the data does not accept, for instance)."""
+        broken = {}
+        for segment, subselect in subselects.items():
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute(SQL("SELECT count(*) FROM (%s) f", subselect))
+            except pg_errors.SerializationFailure:
+                raise
+            except psycopg2.Error as error:
+                broken[segment] = error
+        return broken
+
+    def _disable_broken_filter(self, error):
+        """Archive the segment whose extra filter fails, so that its failure
+        never blocks a sale nor the nightly recompute, and alert the
+        responsibles of the campaigns that use it."""
+        self.ensure_one()
+        segment = self.sudo()
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        _logger.warning(
+            "Win-back segment %s archived: its extra filter fails: %s",
+            segment.id,
+            reason,
+        )
+        segment.write({"active": False, "filter_error": reason})
+        note = self.env._(
+            "The extra filter of segment %(segment)s fails (%(error)s): the "
+            "segment was archived and its customers leave it. Fix the filter "
+            "in CRM › Win-back › Segments (archived) and unarchive it.",
+            segment=segment.display_name,
+            error=reason,
+        )
+        campaigns = (
+            self.env["winback.sequence"]
+            .sudo()
+            .search([("segment_ids", "in", segment.ids)])
+        )
+        campaigns._alert_responsible(note)
 
     @api.model
     def _recompute_company(self, company, id_range=None, commercial_ids=None):
@@ -442,6 +515,8 @@ class WinbackSegment(models.Model):
         tz = company.partner_id.tz or "UTC"
         today = fields.Date.context_today(self.with_context(tz=tz))
         segments = self.sudo().search([("company_id", "=", company.id)])
+        subselects = segments._filter_subselects()
+        self.env.flush_all()  # segments archived for a broken filter
 
         if commercial_ids:
             scope = SQL("p.commercial_partner_id = ANY(%s)", list(commercial_ids))
@@ -449,29 +524,54 @@ class WinbackSegment(models.Model):
             scope = SQL("p.id BETWEEN %s AND %s", *id_range)
         else:
             scope = SQL("TRUE")
-        # A segment's extra filter becomes a sub-select over res_partner.
-        filters = [
-            SQL(
-                "WHEN %s THEN sc.id IN %s",
-                segment.id,
-                Partner.sudo()
-                .with_context(active_test=False)
-                ._search(segment._get_filter_domain())
-                .subselect(),
-            )
-            for segment in segments
-            if segment._get_filter_domain()
-        ]
-        filter_sql = (
-            SQL("CASE s.id %s ELSE TRUE END", SQL(" ").join(filters))
-            if filters
-            else SQL("TRUE")
-        )
         self.env.cr.execute(
             "DROP TABLE IF EXISTS winback_recompute_tmp; "
             "CREATE TEMP TABLE winback_recompute_tmp ("
             " partner_id int PRIMARY KEY, last_date date,"
             " old_segment int, new_segment int) ON COMMIT DROP"
+        )
+        try:
+            with self.env.cr.savepoint(flush=False):
+                changed = self._recompute_fill(company, scope, today, subselects)
+        except pg_errors.SerializationFailure:
+            raise
+        except psycopg2.Error:
+            broken = segments._find_broken_filters(subselects)
+            if not broken:
+                raise
+            for segment, error in broken.items():
+                segment._disable_broken_filter(error)
+                del subselects[segment]
+            self.env.flush_all()
+            changed = self._recompute_fill(company, scope, today, subselects)
+        if changed:
+            self._apply_recompute(key)
+        if commercial_ids:
+            Partner.invalidate_model(
+                ["winback_last_order_date", "winback_segment_id", "category_id"]
+            )
+        else:
+            Partner.invalidate_model(
+                ["winback_last_order_date", "winback_segment_id", "category_id"],
+                flush=False,
+            )
+        return changed
+
+    @api.model
+    def _recompute_fill(self, company, scope, today, subselects):
+        """Fill winback_recompute_tmp with the partners of ``scope`` whose
+        last purchase or segment changes; returns their number."""
+        key = str(company.id)
+        tz = company.partner_id.tz or "UTC"
+        # A segment's extra filter becomes a sub-select over res_partner.
+        filters = [
+            SQL("WHEN %s THEN sc.id IN %s", segment.id, subselect)
+            for segment, subselect in subselects.items()
+        ]
+        filter_sql = (
+            SQL("CASE s.id %s ELSE TRUE END", SQL(" ").join(filters))
+            if filters
+            else SQL("TRUE")
         )
         self.env.cr.execute(
             SQL(
@@ -524,19 +624,7 @@ class WinbackSegment(models.Model):
                 filter=filter_sql,
             )
         )
-        changed = self.env.cr.rowcount
-        if changed:
-            self._apply_recompute(key)
-        if commercial_ids:
-            Partner.invalidate_model(
-                ["winback_last_order_date", "winback_segment_id", "category_id"]
-            )
-        else:
-            Partner.invalidate_model(
-                ["winback_last_order_date", "winback_segment_id", "category_id"],
-                flush=False,
-            )
-        return changed
+        return self.env.cr.rowcount
 
     def _apply_recompute(self, key):
         """Write winback_recompute_tmp into res_partner and the tag relation."""

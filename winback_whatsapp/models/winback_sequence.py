@@ -1,14 +1,21 @@
 import logging
 from datetime import timedelta
 
+from psycopg2 import errors as pg_errors
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, html_escape
 
 from ..tools.access import check_group
 from ..tools.cron import commit_batch
+from .winback_enrollment import LIVE_STATES
 
 _logger = logging.getLogger(__name__)
+
+# Attempts of the enroll cron on one sequence, when a concurrent enrollment
+# (another campaign, *Enroll now*) makes its snapshot stale.
+ENROLL_ATTEMPTS = 3
 
 # Why a customer of the sequence's segments is not enrolled, in the order the
 # checks apply (like the SMS composer's cancel codes).
@@ -402,14 +409,15 @@ class WinbackSequence(models.Model):
 
     def _eligibility_sql(self):
         """One row per customer of the sequence's segments: (partner id,
-        segment id, E.164 number, reason), reason 'eligible' or an
-        INELIGIBLE_REASONS code."""
+        segment id, E.164 number, last purchase date, reason), reason
+        'eligible' or an INELIGIBLE_REASONS code."""
         self.ensure_one()
         now = fields.Datetime.now()
         return SQL(
             """
             SELECT p.id, (p.winback_segment_id ->> %(key)s)::int AS segment_id,
                    p.phone_sanitized,
+                   (p.winback_last_order_date ->> %(key)s)::date AS last_date,
                    CASE
                    WHEN p.company_id IS NOT NULL AND p.company_id <> %(company)s
                         THEN 'other_company'
@@ -423,7 +431,7 @@ class WinbackSequence(models.Model):
                    WHEN p.winback_dormant THEN 'dormant'
                    WHEN EXISTS (SELECT 1 FROM winback_enrollment e
                                  WHERE e.partner_id = p.id
-                                   AND e.state IN ('running', 'holdout'))
+                                   AND e.state IN %(live)s)
                         THEN 'already_enrolled'
                    WHEN EXISTS (SELECT 1 FROM winback_message m
                                  WHERE m.partner_id = p.id
@@ -444,6 +452,7 @@ class WinbackSequence(models.Model):
             company=self.company_id.id,
             segments=self.segment_ids.ids,
             sequence=self.id,
+            live=LIVE_STATES,
             cooldown=now - timedelta(days=self.cooldown_days),
             reentry=now - timedelta(days=self.reentry_days),
         )
@@ -465,18 +474,36 @@ class WinbackSequence(models.Model):
         of every running sequence, within each sequence's daily cap."""
         sequences = self.search([("state", "=", "running")])
         for done, sequence in enumerate(sequences, 1):
-            sequence._enroll()
+            sequence._enroll_retrying()
             self.env["ir.cron"]._notify_progress(
                 done=done, remaining=len(sequences) - done
             )
             commit_batch(self.env.cr)
 
+    def _enroll_retrying(self):
+        """Enroll, starting again on a fresh snapshot when a concurrent
+        transaction enrolled some of the same customers meanwhile (the
+        database refuses the second live enrollment with a serialization
+        failure). The previous sequences of the cron run are committed."""
+        for attempt in range(1, ENROLL_ATTEMPTS + 1):
+            try:
+                return self._enroll()
+            except pg_errors.SerializationFailure:
+                if attempt == ENROLL_ATTEMPTS:
+                    raise
+                _logger.info(
+                    "Win-back sequence %s: concurrent enrollment, retrying", self.id
+                )
+                self.env.cr.rollback()
+
     def _enroll(self):
         """Set-based enrollment of this sequence's eligible customers.
 
-        The most recently lapsed come first (the seed's lesson: recent
-        inactives answer best). A seeded hash draws the holdout group, so the
-        draw is reproducible and independent of the order of enrollment.
+        The most recently lapsed (latest last purchase) come first, whatever
+        their segment (the seed's lesson: recent inactives answer best), so
+        the daily cap keeps the best prospects. A seeded hash draws the
+        holdout group, so the draw is reproducible and independent of the
+        order of enrollment.
         """
         self.ensure_one()
         if self.state != "running" or not self.step_ids:
@@ -492,7 +519,15 @@ class WinbackSequence(models.Model):
             if not cap:
                 return 0
         first_step = self.step_ids[0]
-        # Serialize enrollments of one sequence across workers.
+        # Two enrollments of one sequence (the cron and *Enroll now*) wait for
+        # each other here. The snapshot is older than this lock (Odoo runs
+        # REPEATABLE READ), so this alone does not see what the other one
+        # enrolled: the partial unique index on live enrollments does. The
+        # INSERT skips a customer already live in a committed enrollment of
+        # this snapshot's view, and PostgreSQL raises a serialization failure
+        # when the conflicting enrollment is newer than the snapshot: the
+        # transaction starts again (Odoo retries requests, the cron retries
+        # the sequence) and then sees it.
         self.env.cr.execute(
             "SELECT id FROM winback_sequence WHERE id = %s FOR UPDATE", [self.id]
         )
@@ -516,11 +551,11 @@ class WinbackSequence(models.Model):
                                               || %(seed)s)), 10000)
                                  < %(holdout)s AS holdout
                         FROM (%(eligibility)s) e
-                        JOIN winback_segment s ON s.id = e.segment_id
                        WHERE e.reason = 'eligible'
-                    ORDER BY s.min_days, e.id
+                    ORDER BY e.last_date DESC NULLS LAST, e.id
                        LIMIT %(cap)s
                   ) c
+                ON CONFLICT DO NOTHING
                 """,
                 sequence=self.id,
                 company=self.company_id.id,
