@@ -125,9 +125,13 @@ class TestSecurityAccess(WinbackReportCase):
 
     def test_simulate_reply_only_simulator_and_win_back_admin(self):
         meta_sequence = self.sequence.copy({"account_id": self.meta.id})
+        # Another customer: one live enrollment per customer.
+        meta_customer = self.env["res.partner"].create(
+            {"name": "Meta customer", "mobile": "+393339990099"}
+        )
         meta_enrollment = self.env["winback.enrollment"].create(
             {
-                "partner_id": self.enrollment.partner_id.id,
+                "partner_id": meta_customer.id,
                 "sequence_id": meta_sequence.id,
                 "state": "running",
             }
@@ -139,12 +143,13 @@ class TestSecurityAccess(WinbackReportCase):
         partner = self.enrollment.partner_id
         self.assertFalse(
             self.env["phone.blacklist"].search(
-                [("number", "=", partner.phone_sanitized)]
+                [("number", "in", [partner.phone_sanitized, "+393339990099"])]
             )
         )
-        self.assertEqual(self.enrollment.state, "running")
+        self.assertEqual(
+            (self.enrollment.state, meta_enrollment.state), ("running", "running")
+        )
         # The simulator account still simulates, for its administrator.
-        meta_enrollment.state = "cancelled"
         self.enrollment.with_user(self.manager).action_simulate_reply("Tell me more")
         self.assertEqual(self.enrollment.state, "replied")
 
@@ -438,9 +443,13 @@ class TestSecurityRpc(WinbackDataMixin, HttpCase):
 
     def test_rpc_simulate_reply_refused(self):
         meta_sequence = self.sequence.copy({"account_id": self.meta.id})
+        # Another customer: one live enrollment per customer.
+        meta_customer = self.env["res.partner"].create(
+            {"name": "Meta customer", "mobile": "+393339990099"}
+        )
         meta_enrollment = self.env["winback.enrollment"].create(
             {
-                "partner_id": self.enrollment.partner_id.id,
+                "partner_id": meta_customer.id,
                 "sequence_id": meta_sequence.id,
                 "state": "running",
             }
@@ -463,7 +472,7 @@ class TestSecurityRpc(WinbackDataMixin, HttpCase):
         partner = self.enrollment.partner_id
         self.assertFalse(
             self.env["phone.blacklist"].search_count(
-                [("number", "=", partner.phone_sanitized)]
+                [("number", "in", [partner.phone_sanitized, "+393339990099"])]
             )
         )
         self.assertEqual(
