@@ -8,6 +8,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..tools.access import check_group
 from ..tools.api_host import allowed_api_url
+from ..tools.notification import success
 from ..tools.whatsapp_api import SimulatorApi, WhatsAppApi, WhatsAppError
 
 PROVIDERS = [
@@ -153,17 +154,12 @@ class WinbackAccount(models.Model):
             raise UserError(
                 self.env._("Connection failed: %(error)s", error=error.text)
             ) from error
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._(
-                    "Connected to %(number)s.",
-                    number=info.get("display_phone_number") or info.get("id"),
-                ),
-            },
-        }
+        return success(
+            self.env._(
+                "Connected to %(number)s.",
+                number=info.get("display_phone_number") or info.get("id"),
+            )
+        )
 
     def action_resume(self):
         check_group(self.env, MANAGER)

@@ -12,6 +12,7 @@ from odoo.tools.safe_eval import safe_eval
 
 from ..tools.access import check_group
 from ..tools.cron import commit_batch, in_test_mode
+from ..tools.notification import success
 
 _logger = logging.getLogger(__name__)
 
@@ -203,15 +204,10 @@ class WinbackSegment(models.Model):
         """Recompute now, for these segments' companies."""
         check_group(self.env, "winback_whatsapp.group_winback_manager")
         self._action_recompute()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._("Win-back segments recomputed."),
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return success(
+            self.env._("Win-back segments recomputed."),
+            next_action={"type": "ir.actions.act_window_close"},
+        )
 
     def _action_recompute(self):
         for company in self.company_id or self.env.company:

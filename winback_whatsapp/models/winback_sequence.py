@@ -9,6 +9,7 @@ from odoo.tools import SQL, html_escape
 
 from ..tools.access import check_group
 from ..tools.cron import commit_batch
+from ..tools.notification import success
 from .winback_enrollment import LIVE_STATES
 
 _logger = logging.getLogger(__name__)
@@ -297,18 +298,13 @@ class WinbackSequence(models.Model):
                     error=failed[0].error_message or failed[0].error_code,
                 )
             )
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._(
-                    "%(count)s test messages on their way to %(partner)s.",
-                    count=len(messages),
-                    partner=self.test_partner_id.display_name,
-                ),
-            },
-        }
+        return success(
+            self.env._(
+                "%(count)s test messages on their way to %(partner)s.",
+                count=len(messages),
+                partner=self.test_partner_id.display_name,
+            )
+        )
 
     def _action_send_test(self):
         """Queue every step's message to the test recipient: the send cron

@@ -1,7 +1,10 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
+
+from ..tools.access import check_group
+from ..tools.notification import success
 
 # WhatsApp's customer service window: free text is allowed for 24 hours after
 # the customer's last message to us. Only INBOUND messages open it.
@@ -66,26 +69,18 @@ class WinbackComposer(models.TransientModel):
         """Queue the message: the send cron sends it once this transaction is
         committed, so a request Odoo replays (serialization failure) never
         sends twice."""
-        if not self.env.user.has_group("winback_whatsapp.group_winback_user"):
-            raise AccessError(
-                self.env._("Only Win-back users can send WhatsApp messages.")
-            )
+        check_group(self.env, "winback_whatsapp.group_winback_user")
         self.ensure_one()
         message = self._action_send()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._(
-                    "WhatsApp message to %(number)s queued: it is on its way. It "
-                    "shows in %(partner)s's chatter once sent.",
-                    number=message.phone_e164,
-                    partner=self.partner_id.display_name,
-                ),
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return success(
+            self.env._(
+                "WhatsApp message to %(number)s queued: it is on its way. It "
+                "shows in %(partner)s's chatter once sent.",
+                number=message.phone_e164,
+                partner=self.partner_id.display_name,
+            ),
+            next_action={"type": "ir.actions.act_window_close"},
+        )
 
     def _action_send(self):
         if not self.phone_e164:
