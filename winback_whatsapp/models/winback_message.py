@@ -461,11 +461,10 @@ class WinbackMessage(models.Model):
             # The API client turns whatever happens once the request is on its
             # way into a WhatsAppError: this was raised before, nothing left.
             _logger.exception("WhatsApp message %s not sent", self.id)
+            # Built apart: Odoo's string export cannot read an f-string inside _().
+            detail = f"{type(error).__name__}: {error}"
             self._fail_with(
-                "send_error",
-                self.env._(
-                    "Not sent: %(error)s", error=f"{type(error).__name__}: {error}"
-                ),
+                "send_error", self.env._("Not sent: %(error)s", error=detail)
             )
             return False
         return True
