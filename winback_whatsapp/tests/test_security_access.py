@@ -46,6 +46,22 @@ def _meta_account(env, **vals):
     )
 
 
+def _meta_enrollment(sequence, meta_account):
+    """A running enrollment in a copy of ``sequence`` on a Meta account, of
+    another customer (a customer has one live enrollment at a time)."""
+    env = sequence.env
+    customer = env["res.partner"].create(
+        {"name": "Meta customer", "mobile": "+393339990099"}
+    )
+    return env["winback.enrollment"].create(
+        {
+            "partner_id": customer.id,
+            "sequence_id": sequence.copy({"account_id": meta_account.id}).id,
+            "state": "running",
+        }
+    )
+
+
 def _receive(env, account, number, body, wamid=None):
     """An inbound message the way the webhook stores it."""
     return (
@@ -124,18 +140,7 @@ class TestSecurityAccess(WinbackReportCase):
     # Item 3: forged replies and opt-outs.
 
     def test_simulate_reply_only_simulator_and_win_back_admin(self):
-        meta_sequence = self.sequence.copy({"account_id": self.meta.id})
-        # Another customer: one live enrollment per customer.
-        meta_customer = self.env["res.partner"].create(
-            {"name": "Meta customer", "mobile": "+393339990099"}
-        )
-        meta_enrollment = self.env["winback.enrollment"].create(
-            {
-                "partner_id": meta_customer.id,
-                "sequence_id": meta_sequence.id,
-                "state": "running",
-            }
-        )
+        meta_enrollment = _meta_enrollment(self.sequence, self.meta)
         with self.assertRaises(UserError):
             meta_enrollment.with_user(self.manager).action_simulate_reply("STOP")
         with self.assertRaises(AccessError):
@@ -442,18 +447,7 @@ class TestSecurityRpc(WinbackDataMixin, HttpCase):
         self.assertEqual(len(self.stub.state.requests), 1)
 
     def test_rpc_simulate_reply_refused(self):
-        meta_sequence = self.sequence.copy({"account_id": self.meta.id})
-        # Another customer: one live enrollment per customer.
-        meta_customer = self.env["res.partner"].create(
-            {"name": "Meta customer", "mobile": "+393339990099"}
-        )
-        meta_enrollment = self.env["winback.enrollment"].create(
-            {
-                "partner_id": meta_customer.id,
-                "sequence_id": meta_sequence.id,
-                "state": "running",
-            }
-        )
+        meta_enrollment = _meta_enrollment(self.sequence, self.meta)
         self._assert_refused(
             "sec_sales",
             "winback.enrollment",
