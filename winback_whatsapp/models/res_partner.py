@@ -4,6 +4,7 @@ from odoo import api, fields, models
 
 from ..tools.access import check_group
 from ..tools.wa_number import number_variants
+from .winback_enrollment import LIVE_STATES
 
 
 class ResPartner(models.Model):
@@ -135,7 +136,7 @@ class ResPartner(models.Model):
             .search(
                 [
                     ("partner_id", "in", partners.ids),
-                    ("state", "in", ("running", "holdout")),
+                    ("state", "in", LIVE_STATES),
                 ]
             )
         )

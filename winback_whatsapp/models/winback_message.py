@@ -16,6 +16,7 @@ from ..tools.send_window import customer_timezone, next_window_start
 from ..tools.stop_keywords import is_start, is_stop, normalize
 from ..tools.wa_number import wa_id_to_e164
 from ..tools.whatsapp_api import RETRYABLE_CODES, WhatsAppError
+from .winback_enrollment import LIVE_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -848,7 +849,7 @@ class WinbackMessage(models.Model):
             if self.partner_id and self.env["winback.enrollment"].sudo().search_count(
                 [
                     ("partner_id", "=", self.partner_id.id),
-                    ("state", "in", ("running", "holdout")),
+                    ("state", "in", LIVE_STATES),
                 ],
                 limit=1,
             ):
@@ -971,12 +972,7 @@ class WinbackMessage(models.Model):
             return False
         if message.state in ("failed", "cancelled", "received"):
             return False
-        try:
-            when = fields.Datetime.to_string(
-                datetime.fromtimestamp(int(status.get("timestamp")), tz=timezone.utc)
-            )
-        except (TypeError, ValueError):
-            when = fields.Datetime.now()
+        when = self._winback_time(status.get("timestamp"))
         if new == "failed":
             error = (status.get("errors") or [{}])[0]
             text = error.get("title") or error.get("message") or ""

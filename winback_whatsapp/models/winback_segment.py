@@ -11,7 +11,7 @@ from odoo.tools import SQL, split_every
 from odoo.tools.safe_eval import safe_eval
 
 from ..tools.access import check_group
-from ..tools.cron import commit_batch, in_test_mode
+from ..tools.cron import commit_batch, retry_serialization_failure
 from ..tools.notification import success
 
 _logger = logging.getLogger(__name__)
@@ -397,18 +397,15 @@ class WinbackSegment(models.Model):
         return changed
 
     def _recompute_chunk(self, company, id_range=None, commercial_ids=None):
-        for attempt in range(5):
-            try:
-                return self._recompute_company(
-                    company, id_range=id_range, commercial_ids=commercial_ids
-                )
-            except pg_errors.SerializationFailure:
-                # An order confirmed meanwhile touched a partner of the chunk:
-                # start the chunk again on a fresh snapshot.
-                if in_test_mode() or attempt == 4:
-                    raise
-                _logger.info("Win-back recompute: concurrent update, retrying chunk")
-                self.env.cr.rollback()
+        # An order confirmed meanwhile may touch a partner of the chunk.
+        return retry_serialization_failure(
+            self.env.cr,
+            lambda: self._recompute_company(
+                company, id_range=id_range, commercial_ids=commercial_ids
+            ),
+            5,
+            "Win-back recompute chunk",
+        )
 
     def _max_partner_id(self):
         self.env.cr.execute("SELECT COALESCE(max(id), 0) FROM res_partner")

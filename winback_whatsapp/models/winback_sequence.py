@@ -1,14 +1,12 @@
 import logging
 from datetime import timedelta
 
-from psycopg2 import errors as pg_errors
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, html_escape
 
 from ..tools.access import check_group
-from ..tools.cron import commit_batch
+from ..tools.cron import commit_batch, retry_serialization_failure
 from ..tools.notification import success
 from .winback_enrollment import LIVE_STATES
 
@@ -481,16 +479,12 @@ class WinbackSequence(models.Model):
         transaction enrolled some of the same customers meanwhile (the
         database refuses the second live enrollment with a serialization
         failure). The previous sequences of the cron run are committed."""
-        for attempt in range(1, ENROLL_ATTEMPTS + 1):
-            try:
-                return self._enroll()
-            except pg_errors.SerializationFailure:
-                if attempt == ENROLL_ATTEMPTS:
-                    raise
-                _logger.info(
-                    "Win-back sequence %s: concurrent enrollment, retrying", self.id
-                )
-                self.env.cr.rollback()
+        return retry_serialization_failure(
+            self.env.cr,
+            self._enroll,
+            ENROLL_ATTEMPTS,
+            f"Win-back sequence {self.id} enrollment",
+        )
 
     def _enroll(self):
         """Set-based enrollment of this sequence's eligible customers.
