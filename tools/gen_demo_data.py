@@ -66,7 +66,7 @@ def day(days):
     return f"(DateTime.today() - relativedelta(days={days})).strftime('%Y-%m-%d')"
 
 
-# Per segment: sequence, steps, (reply, convert, opt-out) probabilities for the
+# Per segment: campaign, steps, (reply, convert, opt-out) probabilities for the
 # treated, conversion for the holdout: recent inactives respond far better.
 SEGMENTS = {
     "lukewarm": (
@@ -232,7 +232,7 @@ for i in range(1, 201):
             inbound = "STOP"
     w(f'    <record id="{eid}" model="winback.enrollment">')
     w(f'        <field name="partner_id" ref="{pid}"/>')
-    w(f'        <field name="sequence_id" ref="{seq}"/>')
+    w(f'        <field name="campaign_id" ref="{seq}"/>')
     w(f'        <field name="segment_id" ref="segment_{seg}"/>')
     w(f'        <field name="state">{state}</field>')
     w(f'        <field name="is_holdout" eval="{holdout}"/>')

@@ -2,9 +2,9 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
 {
     "name": "WhatsApp Win-back",
-    "summary": "Win back inactive customers with short WhatsApp sequences "
+    "summary": "Win back inactive customers with short WhatsApp campaigns "
     "by inactivity segment, measured against a holdout group",
-    "version": "18.0.1.0.0",
+    "version": "18.0.2.0.0",
     "category": "Marketing",
     "website": "https://github.com/winback-whatsapp/winback_whatsapp",
     "author": "winback_whatsapp contributors",
@@ -28,7 +28,7 @@
         "views/winback_template_views.xml",
         "views/winback_message_views.xml",
         "views/winback_enrollment_views.xml",
-        "views/winback_sequence_views.xml",
+        "views/winback_campaign_views.xml",
         "wizard/winback_composer_views.xml",
         "views/winback_report_views.xml",
         "views/res_config_settings_views.xml",

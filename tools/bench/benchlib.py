@@ -50,9 +50,9 @@ def report(name, **figures):
 
 
 def whatsapp_audience(env, n, base_url, token, phone_number_id):
-    """A Meta account pointed at ``base_url``, a running two-step sequence on
+    """A Meta account pointed at ``base_url``, a running two-step campaign on
     the Cold segment, and ``n`` consenting customers in it, generated in SQL.
-    Returns the sequence."""
+    Returns the campaign."""
     cold = env.ref("winback_whatsapp.segment_cold")
     # The local stub is not Meta's Graph API: list its host, as a system
     # administrator would for staging.
@@ -80,7 +80,7 @@ def whatsapp_audience(env, n, base_url, token, phone_number_id):
             "param_ids": [(0, 0, {"position": 1, "source": "first_name"})],
         }
     )
-    sequence = env["winback.sequence"].create(
+    campaign = env["winback.campaign"].create(
         {
             "name": "Bench",
             "account_id": account.id,
@@ -97,8 +97,8 @@ def whatsapp_audience(env, n, base_url, token, phone_number_id):
         }
     )
     generate_customers(env, n, cold)
-    sequence.action_start()
-    return sequence
+    campaign.action_start()
+    return campaign
 
 
 def generate_customers(env, n, segment):

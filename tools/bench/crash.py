@@ -61,10 +61,10 @@ def main():
     stub, base_url = start_stub(log_path)
     try:
         with environment(reg) as env:
-            sequence = whatsapp_audience(
+            campaign = whatsapp_audience(
                 env, options.messages, base_url, TOKEN, PHONE_NUMBER_ID
             )
-            sequence._enroll()
+            campaign._enroll()
             env["winback.enrollment"]._queue_due_messages()
             # No other worker runs here: a message left 'sending' by a killed
             # worker is settled by the next run instead of 30 minutes later.

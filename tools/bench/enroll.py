@@ -1,4 +1,4 @@
-"""Benchmark of the enrollment (winback.sequence._enroll): N eligible
+"""Benchmark of the enrollment (winback.campaign._enroll): N eligible
 customers generated in SQL, enrolled in one call, against a naive ORM loop on
 a sample, extrapolated."""
 
@@ -14,7 +14,7 @@ from benchlib import (
 from odoo import fields
 
 
-def naive_enroll(env, sequence, partners):
+def naive_enroll(env, campaign, partners):
     """Customer by customer, through the ORM, what a straightforward
     implementation would check and create."""
     Enrollment = env["winback.enrollment"]
@@ -32,10 +32,10 @@ def naive_enroll(env, sequence, partners):
         Enrollment.create(
             {
                 "partner_id": partner.id,
-                "sequence_id": sequence.id,
+                "campaign_id": campaign.id,
                 "segment_id": partner.winback_segment_id.id,
                 "phone_e164": partner.phone_sanitized,
-                "step_id": sequence.step_ids[0].id,
+                "step_id": campaign.step_ids[0].id,
                 "next_send_at": fields.Datetime.now(),
             }
         )
@@ -49,20 +49,20 @@ def main():
     options = args.parse_args()
     reg = registry(options)
     with environment(reg) as env:
-        sequence = whatsapp_audience(
+        campaign = whatsapp_audience(
             env, options.partners, "http://127.0.0.1:9", "x", "1"
         )
-        sequence_id = sequence.id
+        campaign_id = campaign.id
     with environment(reg) as env:
-        sequence = env["winback.sequence"].browse(sequence_id)
+        campaign = env["winback.campaign"].browse(campaign_id)
         partners = env["res.partner"].search(
             [("winback_consent_source", "=", "bench")], limit=options.sample
         )
-        naive_s, _ = timed(naive_enroll, env, sequence, partners)
+        naive_s, _ = timed(naive_enroll, env, campaign, partners)
         env.cr.rollback()
     with environment(reg) as env:
-        sequence = env["winback.sequence"].browse(sequence_id)
-        addon_s, enrolled = timed(sequence._enroll)
+        campaign = env["winback.campaign"].browse(campaign_id)
+        addon_s, enrolled = timed(campaign._enroll)
     naive_est = naive_s * options.partners / options.sample
     report(
         "enroll",

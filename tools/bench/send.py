@@ -98,10 +98,10 @@ def main():
     stub, base_url = start_stub(log_path)
     try:
         with environment(reg) as env:
-            sequence = whatsapp_audience(
+            campaign = whatsapp_audience(
                 env, options.messages, base_url, TOKEN, PHONE_NUMBER_ID
             )
-            sequence._enroll()
+            campaign._enroll()
             env["winback.enrollment"]._queue_due_messages()
         floor = http_floor(base_url, options.floor)
         # One cron run stops starting calls after its time budget and

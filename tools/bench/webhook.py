@@ -37,11 +37,11 @@ SETUP = """
 env['ir.config_parameter'].set_param('web.base.url', 'http://127.0.0.1')
 account = env['winback.account'].create({{'name': 'Bench', 'phone_number_id': '{pnid}',
     'app_secret': '{secret}', 'verify_token': 'v'}})
-seq = env['winback.sequence'].create({{'name': 'Bench', 'account_id': account.id}})
+seq = env['winback.campaign'].create({{'name': 'Bench', 'account_id': account.id}})
 partners = env['res.partner'].create([
     {{'name': 'Bench %d' % i, 'mobile': '+3933%08d' % i}} for i in range({partners})])
 enrolls = env['winback.enrollment'].create([
-    {{'partner_id': p.id, 'sequence_id': seq.id, 'phone_e164': p.mobile}}
+    {{'partner_id': p.id, 'campaign_id': seq.id, 'phone_e164': p.mobile}}
     for p in partners])
 env['winback.message'].create([
     {{'direction': 'outbound', 'state': 'sent', 'enrollment_id': e.id,

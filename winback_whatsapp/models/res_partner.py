@@ -35,7 +35,7 @@ class ResPartner(models.Model):
     winback_dormant = fields.Boolean(
         "Dormant",
         copy=False,
-        help="Stayed silent after the last call of a win-back sequence: never "
+        help="Stayed silent after the last call of a win-back campaign: never "
         "sent promotions again.",
     )
     winback_consent_date = fields.Datetime(
@@ -159,7 +159,7 @@ class ResPartner(models.Model):
         """The partner behind an E.164 number: its sanitized number, or its
         mobile or phone written with the country code (``+39 333 123 4567``,
         ``0039 333...``), through phone_validation's indexed search. Several
-        partners share it: the one enrolled in a running sequence first,
+        partners share it: the one enrolled in a running campaign first,
         then the most recent customer, then the oldest."""
         if not number:
             return self.browse()

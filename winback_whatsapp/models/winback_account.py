@@ -264,13 +264,13 @@ class WinbackAccount(models.Model):
         for account in self.filtered(lambda a: a.state == "active"):
             account.write({"state": "paused", "pause_reason": reason})
             _logger.warning("WhatsApp account %s paused: %s", account.id, reason)
-            sequences = (
-                self.env["winback.sequence"]
+            campaigns = (
+                self.env["winback.campaign"]
                 .sudo()
                 .search([("account_id", "=", account.id), ("state", "=", "running")])
             )
-            for sequence in sequences:
-                sequence._alert_responsible(
+            for campaign in campaigns:
+                campaign._alert_responsible(
                     self.env._(
                         "WhatsApp account %(account)s paused: %(reason)s",
                         account=account.name,

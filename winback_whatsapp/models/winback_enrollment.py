@@ -42,10 +42,10 @@ class WinbackEnrollment(models.Model):
     partner_id = fields.Many2one(
         "res.partner", required=True, index=True, ondelete="cascade"
     )
-    sequence_id = fields.Many2one(
-        "winback.sequence", required=True, index=True, ondelete="cascade"
+    campaign_id = fields.Many2one(
+        "winback.campaign", required=True, index=True, ondelete="cascade"
     )
-    company_id = fields.Many2one(related="sequence_id.company_id", store=True)
+    company_id = fields.Many2one(related="campaign_id.company_id", store=True)
     segment_id = fields.Many2one(
         "winback.segment", "Segment at entry", readonly=True, ondelete="set null"
     )
@@ -70,7 +70,7 @@ class WinbackEnrollment(models.Model):
     currency_id = fields.Many2one(related="company_id.currency_id")
     revenue = fields.Monetary(readonly=True)
     message_ids = fields.One2many("winback.message", "enrollment_id", "Messages")
-    provider = fields.Selection(related="sequence_id.account_id.provider_type")
+    provider = fields.Selection(related="campaign_id.account_id.provider_type")
     error_message = fields.Text(
         "Error", readonly=True, help="Why the enrollment failed, when it did."
     )
@@ -143,7 +143,7 @@ class WinbackEnrollment(models.Model):
     @api.model
     def _register_orders(self, orders):
         """Purchase exit: a confirmed order of an enrolled customer (or of
-        anyone of their commercial entity) ends the sequence and stops its
+        anyone of their commercial entity) ends the campaign and stops its
         messages. Within the attribution window it converts the enrollment
         and records the revenue; after it, the enrollment ends as bought,
         not counted as a conversion. Holdout customers are measured the same
@@ -167,9 +167,9 @@ class WinbackEnrollment(models.Model):
                 ]
             )
             for enrollment in candidates:
-                sequence = enrollment.sequence_id
+                campaign = enrollment.campaign_id
                 start = enrollment.last_sent_at or enrollment.create_date
-                if order.date_order > start + timedelta(days=sequence.attribution_days):
+                if order.date_order > start + timedelta(days=campaign.attribution_days):
                     if enrollment.state in LIVE_STATES:
                         enrollment._end("bought", outcome_date=order.date_order)
                     continue
@@ -189,7 +189,7 @@ class WinbackEnrollment(models.Model):
         self._end("cancelled")
 
     def _end(self, state, outcome_date=None, **values):
-        """Leave the sequence in ``state``: no next step, and the messages
+        """Leave the campaign in ``state``: no next step, and the messages
         still queued are cancelled."""
         self.write(
             {
@@ -211,14 +211,14 @@ class WinbackEnrollment(models.Model):
     @api.model
     def _cron_advance(self):
         """Every few minutes: queue the messages that are due, and end the
-        sequences of customers who stayed silent after the last call."""
+        campaigns of customers who stayed silent after the last call."""
         self._queue_due_messages()
         self._mark_dormant()
 
     @api.model
     def _queue_due_messages(self):
         """Queue the next step's message of running enrollments that are due,
-        scheduled inside the sequence's send window in the customer's time
+        scheduled inside the campaign's send window in the customer's time
         zone. Enrollments are claimed with SKIP LOCKED: several workers share
         the work; the unique (enrollment, step) index forbids a second copy.
 
@@ -232,7 +232,7 @@ class WinbackEnrollment(models.Model):
                 SQL(
                     """
                     SELECT e.id FROM winback_enrollment e
-                      JOIN winback_sequence s ON s.id = e.sequence_id
+                      JOIN winback_campaign s ON s.id = e.campaign_id
                      WHERE e.state = 'running' AND s.state = 'running'
                        AND e.step_id IS NOT NULL AND e.next_send_at <= %s
                      ORDER BY e.next_send_at, e.id
@@ -320,25 +320,25 @@ class WinbackEnrollment(models.Model):
 
     def _prepare_message_vals(self):
         self.ensure_one()
-        sequence = self.sequence_id
+        campaign = self.campaign_id
         partner = self.partner_id
         tz = customer_timezone(
-            partner.tz, self.phone_e164, sequence.company_id.partner_id.tz
+            partner.tz, self.phone_e164, campaign.company_id.partner_id.tz
         )
         scheduled = next_window_start(
             max(self.next_send_at, fields.Datetime.now()),
             tz,
-            sequence.window_start,
-            sequence.window_end,
-            sequence._window_weekdays(),
+            campaign.window_start,
+            campaign.window_end,
+            campaign._window_weekdays(),
         )
         return {
             "direction": "outbound",
             "enrollment_id": self.id,
             "step_id": self.step_id.id,
             "partner_id": partner.id,
-            "account_id": sequence.account_id.id,
-            "company_id": sequence.company_id.id,
+            "account_id": campaign.account_id.id,
+            "company_id": campaign.company_id.id,
             "template_id": self.step_id.template_id.id,
             "phone_e164": self.phone_e164 or partner.phone_sanitized,
             "scheduled_at": scheduled,
@@ -352,7 +352,7 @@ class WinbackEnrollment(models.Model):
             enrollment = message.enrollment_id
             if enrollment.state != "running":
                 continue
-            steps = list(enrollment.sequence_id.step_ids)  # in the sequence's order
+            steps = list(enrollment.campaign_id.step_ids)  # in the campaign's order
             position = steps.index(message.step_id) if message.step_id in steps else -1
             next_step = (
                 steps[position + 1]
@@ -378,7 +378,7 @@ class WinbackEnrollment(models.Model):
         self.env.cr.execute(
             """
             SELECT e.id FROM winback_enrollment e
-              JOIN winback_sequence s ON s.id = e.sequence_id
+              JOIN winback_campaign s ON s.id = e.campaign_id
              WHERE e.state = 'running' AND e.step_id IS NULL
                AND e.last_sent_at IS NOT NULL
                AND e.last_sent_at + make_interval(days => s.grace_days) <= %s
@@ -397,7 +397,7 @@ class WinbackEnrollment(models.Model):
     # WEBHOOK
 
     def _mark_replied(self, message):
-        """The customer answered: leave the sequence, stop remaining steps."""
+        """The customer answered: leave the campaign, stop remaining steps."""
         running = self.filtered(lambda e: e.state == "running")
         if not running:
             return False
@@ -409,12 +409,12 @@ class WinbackEnrollment(models.Model):
         only: a reply to a real number would be a forged customer message."""
         check_group(self.env, "winback_whatsapp.group_winback_manager")
         self.ensure_one()
-        if self.sequence_id.account_id.provider_type != "simulator":
+        if self.campaign_id.account_id.provider_type != "simulator":
             raise UserError(
                 self.env._(
                     "Only enrollments of a simulator account can simulate a reply: "
                     "the replies of %(account)s come from WhatsApp.",
-                    account=self.sequence_id.account_id.display_name,
+                    account=self.campaign_id.account_id.display_name,
                 )
             )
         return self._action_simulate_reply(text)
@@ -423,7 +423,7 @@ class WinbackEnrollment(models.Model):
         """Build a Meta-shaped inbound payload answering the last message and
         run it through the webhook's processing."""
         self.ensure_one()
-        account = self.sequence_id.account_id
+        account = self.campaign_id.account_id
         last = self.message_ids.filtered(
             lambda m: m.direction == "outbound" and m.wamid
         )[:1]

@@ -46,10 +46,10 @@ class WinbackLift(models.Model):
     _name = "winback.lift"
     _description = "Win-back Lift over Holdout"
     _auto = False
-    _order = "sequence_id, segment_id"
-    _rec_name = "sequence_id"
+    _order = "campaign_id, segment_id"
+    _rec_name = "campaign_id"
 
-    sequence_id = fields.Many2one("winback.sequence", "Campaign", readonly=True)
+    campaign_id = fields.Many2one("winback.campaign", "Campaign", readonly=True)
     segment_id = fields.Many2one("winback.segment", "Segment", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)
     currency_id = fields.Many2one("res.currency", readonly=True)
@@ -95,7 +95,7 @@ class WinbackLift(models.Model):
     def _table_query(self):
         return """
             SELECT MIN(e.id) AS id,
-                   e.sequence_id,
+                   e.campaign_id,
                    e.segment_id,
                    e.company_id,
                    c.currency_id,
@@ -115,7 +115,7 @@ class WinbackLift(models.Model):
                        AS holdout_revenue
               FROM winback_enrollment e
               JOIN res_company c ON c.id = e.company_id
-          GROUP BY e.sequence_id, e.segment_id, e.company_id, c.currency_id
+          GROUP BY e.campaign_id, e.segment_id, e.company_id, c.currency_id
         """
 
     def _compute_lift(self):

@@ -65,8 +65,8 @@ class WinbackMessage(models.Model):
         "winback.enrollment", index=True, ondelete="cascade"
     )
     step_id = fields.Many2one("winback.step", ondelete="set null")
-    sequence_id = fields.Many2one(
-        related="enrollment_id.sequence_id", store=True, index=True
+    campaign_id = fields.Many2one(
+        related="enrollment_id.campaign_id", store=True, index=True
     )
     account_id = fields.Many2one("winback.account", index=True, ondelete="cascade")
     company_id = fields.Many2one("res.company", index=True)
@@ -206,7 +206,7 @@ class WinbackMessage(models.Model):
                   JOIN winback_account a ON a.id = m.account_id
                                         AND a.company_id = m.company_id
              LEFT JOIN winback_enrollment e ON e.id = m.enrollment_id
-             LEFT JOIN winback_sequence s ON s.id = e.sequence_id
+             LEFT JOIN winback_campaign s ON s.id = e.campaign_id
                  WHERE m.direction = 'outbound' AND m.state = 'queued'
                    AND (m.scheduled_at IS NULL OR m.scheduled_at <= %(now)s)
                    AND a.state = 'active' AND a.active
@@ -298,7 +298,7 @@ class WinbackMessage(models.Model):
         if partner.winback_dormant:
             return self.env._(
                 "%(partner)s is dormant (silent after a whole win-back "
-                "sequence): no more marketing messages.",
+                "campaign): no more marketing messages.",
                 partner=partner.display_name,
             )
         return False
@@ -358,18 +358,18 @@ class WinbackMessage(models.Model):
         """When the campaign's send window opens for this customer (``now``
         when it is open, and for messages of no campaign)."""
         self.ensure_one()
-        sequence = self.enrollment_id.sequence_id
-        if not sequence:
+        campaign = self.enrollment_id.campaign_id
+        if not campaign:
             return now
         tz = customer_timezone(
-            self.partner_id.tz, self.phone_e164, sequence.company_id.partner_id.tz
+            self.partner_id.tz, self.phone_e164, campaign.company_id.partner_id.tz
         )
         return next_window_start(
             now,
             tz,
-            sequence.window_start,
-            sequence.window_end,
-            sequence._window_weekdays(),
+            campaign.window_start,
+            campaign.window_end,
+            campaign._window_weekdays(),
         )
 
     def _render_template(self):
@@ -381,7 +381,7 @@ class WinbackMessage(models.Model):
             params, text = template._render(
                 self.partner_id,
                 self.enrollment_id,
-                sequence=self.step_id.sequence_id,
+                campaign=self.step_id.campaign_id,
             )
         except UserError as error:
             self._fail_with("missing_value", str(error))
@@ -617,15 +617,15 @@ class WinbackMessage(models.Model):
         return True
 
     def _pause_sequence(self, code, text, vals):
-        """A template error: the message waits, the sequence pauses."""
+        """A template error: the message waits, the campaign pauses."""
         self.ensure_one()
         self.write({**vals, "state": "queued"})
-        sequence = self.enrollment_id.sequence_id
-        if sequence.state == "running":
-            sequence.state = "paused"
-            sequence._alert_responsible(
+        campaign = self.enrollment_id.campaign_id
+        if campaign.state == "running":
+            campaign.state = "paused"
+            campaign._alert_responsible(
                 self.env._(
-                    "Sequence paused: WhatsApp refused template %(template)s "
+                    "Campaign paused: WhatsApp refused template %(template)s "
                     "(%(code)s: %(text)s).",
                     template=self.template_id.name,
                     code=code,
@@ -762,7 +762,7 @@ class WinbackMessage(models.Model):
             self.enrollment_id = enrollment
         if self.inbound_type == "reaction":
             # An emoji on our message is shown, but is no conversation: the
-            # sequence goes on and nobody is asked to answer it.
+            # campaign goes on and nobody is asked to answer it.
             return
         if enrollment:
             enrollment._mark_replied(self)
@@ -915,7 +915,7 @@ class WinbackMessage(models.Model):
     def _winback_schedule_activity(self, enrollment):
         self.ensure_one()
         partner = self.partner_id
-        user = partner.user_id or (enrollment and enrollment.sequence_id.user_id)
+        user = partner.user_id or (enrollment and enrollment.campaign_id.user_id)
         if not user:
             user = self.env.ref("base.user_admin", raise_if_not_found=False)
         activity_type = self.env.ref(

@@ -14,7 +14,7 @@ class WinbackReport(models.Model):
     """Win-back results, one row per enrollment.
 
     The grain is the enrollment, so every measure is additive: a pivot by
-    segment, sequence, holdout flag or company sums rows without counting a
+    segment, campaign, holdout flag or company sums rows without counting a
     customer twice. "Step" is the last step whose message left (empty for the
     holdout group, who receive nothing).
     """
@@ -23,11 +23,11 @@ class WinbackReport(models.Model):
     _description = "Win-back Results"
     _auto = False
     _order = "enrolled_on desc"
-    _rec_name = "sequence_id"
+    _rec_name = "campaign_id"
 
     enrollment_id = fields.Many2one("winback.enrollment", readonly=True)
     partner_id = fields.Many2one("res.partner", "Customer", readonly=True)
-    sequence_id = fields.Many2one("winback.sequence", "Campaign", readonly=True)
+    campaign_id = fields.Many2one("winback.campaign", "Campaign", readonly=True)
     segment_id = fields.Many2one("winback.segment", "Segment", readonly=True)
     step_id = fields.Many2one("winback.step", "Last step sent", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)
@@ -77,7 +77,7 @@ class WinbackReport(models.Model):
             SELECT e.id AS id,
                    e.id AS enrollment_id,
                    e.partner_id,
-                   e.sequence_id,
+                   e.campaign_id,
                    e.segment_id,
                    last_step.step_id,
                    e.company_id,

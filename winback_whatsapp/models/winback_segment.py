@@ -479,7 +479,7 @@ class WinbackSegment(models.Model):
             error=reason,
         )
         campaigns = (
-            self.env["winback.sequence"]
+            self.env["winback.campaign"]
             .sudo()
             .search([("segment_ids", "in", segment.ids)])
         )

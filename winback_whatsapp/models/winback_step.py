@@ -6,13 +6,13 @@ from .winback_segment import LEVERS
 
 class WinbackStep(models.Model):
     _name = "winback.step"
-    _description = "Win-back Sequence Step"
-    _order = "sequence_id, sequence, id"
+    _description = "Win-back Campaign Step"
+    _order = "campaign_id, sequence, id"
 
-    sequence_id = fields.Many2one(
-        "winback.sequence", required=True, ondelete="cascade", index=True
+    campaign_id = fields.Many2one(
+        "winback.campaign", required=True, ondelete="cascade", index=True
     )
-    company_id = fields.Many2one(related="sequence_id.company_id", store=True)
+    company_id = fields.Many2one(related="campaign_id.company_id", store=True)
     sequence = fields.Integer("Order", default=10)
     name = fields.Char(required=True)
     delay_days = fields.Integer(
@@ -34,17 +34,17 @@ class WinbackStep(models.Model):
     )
 
     @api.depends(
-        "template_id", "sequence_id.test_partner_id", "sequence_id.coupon_code"
+        "template_id", "campaign_id.test_partner_id", "campaign_id.coupon_code"
     )
     def _compute_preview(self):
         for step in self:
             if not step.template_id:
                 step.preview = False
                 continue
-            partner = step.sequence_id._sample_partner()
+            partner = step.campaign_id._sample_partner()
             try:
                 step.preview = step.template_id._render(
-                    partner, sequence=step.sequence_id
+                    partner, campaign=step.campaign_id
                 )[1]
             except UserError as error:
                 step.preview = str(error)

@@ -84,7 +84,7 @@ class WinbackTemplate(models.Model):
 
     def _check_placeholders(self):
         """Every {{N}} of the body is mapped to a customer value (checked when
-        a sequence starts: templates are often created before their
+        a campaign starts: templates are often created before their
         placeholders)."""
         for template in self:
             used = {int(n) for n in PLACEHOLDER.findall(template.body or "")}
@@ -101,7 +101,7 @@ class WinbackTemplate(models.Model):
                     )
                 )
 
-    def _render(self, partner, enrollment=None, sequence=None):
+    def _render(self, partner, enrollment=None, campaign=None):
         """The body parameters for ``partner`` and the text a reader sees, in
         the company of the environment (``with_company``).
 
@@ -116,7 +116,7 @@ class WinbackTemplate(models.Model):
         values = {}
         for param in self.param_ids.sorted("position"):
             value = self._clean_param(
-                self._param_value(param.source, partner, enrollment, sequence)
+                self._param_value(param.source, partner, enrollment, campaign)
             )
             value = value or self._clean_param(param.fallback)
             if not value:
@@ -140,7 +140,7 @@ class WinbackTemplate(models.Model):
     def _clean_param(self, value):
         return WHITESPACE.sub(" ", value or "").strip()
 
-    def _param_value(self, source, partner, enrollment, sequence=None):
+    def _param_value(self, source, partner, enrollment, campaign=None):
         lang = partner.lang or self.env.lang
         if source == "first_name":
             return (partner.name or "").split(" ")[0]
@@ -169,12 +169,12 @@ class WinbackTemplate(models.Model):
                 )
             )
             return line.product_id.name or ""
-        sequence = enrollment.sequence_id if enrollment else sequence
+        campaign = enrollment.campaign_id if enrollment else campaign
         if source == "coupon_code":
-            return sequence.coupon_code if sequence else ""
-        if source == "deadline" and sequence:
+            return campaign.coupon_code if campaign else ""
+        if source == "deadline" and campaign:
             start = (enrollment and enrollment.create_date) or fields.Datetime.now()
-            deadline = start.date() + timedelta(days=sequence.deadline_days)
+            deadline = start.date() + timedelta(days=campaign.deadline_days)
             return format_date(self.env, deadline, lang_code=lang)
         return ""
 

@@ -1,7 +1,34 @@
 from datetime import datetime, time, timedelta
 
-from odoo import fields
+from odoo import api, fields, models
 from odoo.tests import TransactionCase
+
+
+def run_job(case, model, method, *args, **kwargs):
+    """Run ``env[model].method(*args, **kwargs)`` the way ``ir.cron`` runs a
+    job: in a cursor of its own, which commits at the job's checkpoints.
+
+    Inside a test that cursor is Odoo's ``TestCursor`` on the test's
+    transaction (the registry's test mode, as Odoo's own cron tests use): the
+    job's commits are real commit points of the code, turned into savepoints
+    that the test rolls back at its end. Returns the job's result, with
+    records read back in the test's environment."""
+    registry = case.registry
+    entered = registry.test_cr is None
+    if entered:
+        registry.enter_test_mode(case.cr)
+    try:
+        case.env.flush_all()
+        with registry.cursor() as cr:
+            env = api.Environment(cr, case.env.uid, dict(case.env.context))
+            result = getattr(env[model], method)(*args, **kwargs)
+            if isinstance(result, models.BaseModel):
+                result = case.env[result._name].browse(result.ids)
+    finally:
+        if entered:
+            registry.leave_test_mode()
+    case.env.invalidate_all()
+    return result
 
 
 class WinbackCase(TransactionCase):
@@ -81,7 +108,7 @@ class WinbackDataMixin:
         )
         cls.segment_warm = cls.env.ref("winback_whatsapp.segment_lukewarm")
         cls.segment_cold = cls.env.ref("winback_whatsapp.segment_cold")
-        cls.sequence = cls.env["winback.sequence"].create(
+        cls.campaign = cls.env["winback.campaign"].create(
             {
                 "name": "Report campaign",
                 "account_id": cls.account.id,
@@ -91,13 +118,13 @@ class WinbackDataMixin:
         cls.step1, cls.step2 = cls.env["winback.step"].create(
             [
                 {
-                    "sequence_id": cls.sequence.id,
+                    "campaign_id": cls.campaign.id,
                     "sequence": 1,
                     "name": "News",
                     "template_id": cls.template.id,
                 },
                 {
-                    "sequence_id": cls.sequence.id,
+                    "campaign_id": cls.campaign.id,
                     "sequence": 2,
                     "name": "Last call",
                     "delay_days": 3,
@@ -121,7 +148,7 @@ class WinbackDataMixin:
         enrollment = cls.env["winback.enrollment"].create(
             {
                 "partner_id": partner.id,
-                "sequence_id": cls.sequence.id,
+                "campaign_id": cls.campaign.id,
                 "segment_id": segment.id,
                 "state": state,
                 "is_holdout": holdout,

@@ -45,12 +45,12 @@ class TestAccess(WinbackReportCase):
     def test_user_reads_campaigns_and_results(self):
         """Sales staff see the campaign, its enrollments, messages and results."""
         env = self.env(user=self.user)
-        self.assertEqual(env["winback.sequence"].search([]).ids, self.sequence.ids)
+        self.assertEqual(env["winback.campaign"].search([]).ids, self.campaign.ids)
         enrollment = env["winback.enrollment"].browse(self.enrollment.id)
         self.assertEqual(enrollment.state, "replied")
         self.assertEqual(len(enrollment.message_ids), 1)
         groups = env["winback.report"].read_group(
-            [("sequence_id", "=", self.sequence.id)],
+            [("campaign_id", "=", self.campaign.id)],
             ["replied:sum", "sent:sum"],
             [],
             lazy=False,
@@ -75,9 +75,9 @@ class TestAccess(WinbackReportCase):
                 }
             )
         with self.assertRaises(AccessError):
-            env["winback.sequence"].browse(self.sequence.id).write({"name": "Mine"})
+            env["winback.campaign"].browse(self.campaign.id).write({"name": "Mine"})
         with self.assertRaises(AccessError):
-            env["winback.sequence"].create(
+            env["winback.campaign"].create(
                 {"name": "New", "account_id": self.account.id}
             )
         with self.assertRaises(AccessError):
@@ -102,14 +102,14 @@ class TestAccess(WinbackReportCase):
         segment = env["winback.segment"].create(
             {"name": "Manager warm", "min_days": 45, "max_days": 59}
         )
-        sequence = env["winback.sequence"].create(
+        campaign = env["winback.campaign"].create(
             {
                 "name": "Manager campaign",
                 "account_id": self.account.id,
                 "segment_ids": [(6, 0, segment.ids)],
             }
         )
-        self.assertEqual(sequence.company_id, self.company)
+        self.assertEqual(campaign.company_id, self.company)
         # Settings, the secrets and where they go are not theirs.
         with self.assertRaises(AccessError):
             env["res.config.settings"].create({"winback_grace_days": 5})
@@ -164,14 +164,14 @@ class TestAccess(WinbackReportCase):
         """A user of another company sees none of this company's campaigns,
         enrollments, messages or results."""
         env = self.env(user=self.other_user)
-        self.assertFalse(env["winback.sequence"].search([]))
+        self.assertFalse(env["winback.campaign"].search([]))
         self.assertFalse(env["winback.enrollment"].search([]))
         self.assertFalse(env["winback.message"].search([]))
         self.assertFalse(env["winback.report"].search([]))
         self.assertFalse(env["winback.lift"].search([]))
         self.assertFalse(env["winback.account"].search([]))
         with self.assertRaises(AccessError):
-            env["winback.sequence"].browse(self.sequence.id).read(["name"])
+            env["winback.campaign"].browse(self.campaign.id).read(["name"])
         with self.assertRaises(AccessError):
             env["winback.report"].browse(self.enrollment.id).read(["revenue"])
 

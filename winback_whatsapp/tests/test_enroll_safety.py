@@ -64,7 +64,7 @@ class TestConcurrentEnroll(WinbackCase):
                     partner.id,
                 ],
             )
-            sequences = env["winback.sequence"].create(
+            campaigns = env["winback.campaign"].create(
                 [
                     {
                         "name": f"Race campaign {index}",
@@ -82,11 +82,11 @@ class TestConcurrentEnroll(WinbackCase):
                     for index in (1, 2)
                 ]
             )  # fmt: skip
-            ids = (partner.id, sequences.ids, account.id, template.id)
+            ids = (partner.id, campaigns.ids, account.id, template.id)
         self.addCleanup(self._remove_fixture, *ids)
         return ids
 
-    def _remove_fixture(self, partner_id, sequence_ids, account_id, template_id):
+    def _remove_fixture(self, partner_id, campaign_ids, account_id, template_id):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, api.SUPERUSER_ID, {})
             cr.execute(
@@ -95,7 +95,7 @@ class TestConcurrentEnroll(WinbackCase):
             cr.execute(
                 "DELETE FROM winback_enrollment WHERE partner_id = %s", [partner_id]
             )
-            env["winback.sequence"].browse(sequence_ids).unlink()
+            env["winback.campaign"].browse(campaign_ids).unlink()
             env["winback.template"].browse(template_id).unlink()
             env["winback.account"].browse(account_id).unlink()
             env["res.partner"].browse(partner_id).unlink()
@@ -103,15 +103,15 @@ class TestConcurrentEnroll(WinbackCase):
     def _live_enrollments(self, partner_id):
         with self.registry.cursor() as cr:
             cr.execute(
-                "SELECT sequence_id FROM winback_enrollment "
+                "SELECT campaign_id FROM winback_enrollment "
                 "WHERE partner_id = %s AND state IN ('running', 'holdout')",
                 [partner_id],
             )
             return [row[0] for row in cr.fetchall()]
 
-    def _race(self, sequence_id, second):
+    def _race(self, campaign_id, second):
         """Both transactions look at who is eligible (their snapshot), then
-        the first enrolls with *Enroll now* on ``sequence_id`` and commits,
+        the first enrolls with *Enroll now* on ``campaign_id`` and commits,
         then ``second`` runs in the other transaction and commits."""
         partner_id = self._fixture[0]
         with self.registry.cursor() as cr1, self.registry.cursor() as cr2:
@@ -119,10 +119,10 @@ class TestConcurrentEnroll(WinbackCase):
             env2 = api.Environment(cr2, api.SUPERUSER_ID, {})
             for env in (env1, env2):
                 counts = (
-                    env["winback.sequence"].browse(sequence_id)._eligibility_counts()
+                    env["winback.campaign"].browse(campaign_id)._eligibility_counts()
                 )
                 self.assertEqual(counts.get("eligible"), 1)
-            env1["winback.sequence"].browse(sequence_id).action_enroll_now()
+            env1["winback.campaign"].browse(campaign_id).action_enroll_now()
             cr1.commit()
             with mute_logger("odoo.service.model", "odoo.sql_db"), patch("time.sleep"):
                 second(env2)
@@ -137,8 +137,8 @@ class TestConcurrentEnroll(WinbackCase):
         seq1, seq2 = self._fixture[1]
 
         def enroll_now(env):
-            sequence = env["winback.sequence"].browse(seq2)
-            return retrying(sequence.action_enroll_now, env)
+            campaign = env["winback.campaign"].browse(seq2)
+            return retrying(campaign.action_enroll_now, env)
 
         self.assertEqual(self._race(seq1, enroll_now), [seq1])
 
@@ -149,11 +149,11 @@ class TestConcurrentEnroll(WinbackCase):
         seq1, seq2 = self._fixture[1]
         with self.registry.cursor() as cr:
             cr.execute(
-                "UPDATE winback_sequence SET state = 'paused' WHERE id = %s", [seq2]
+                "UPDATE winback_campaign SET state = 'paused' WHERE id = %s", [seq2]
             )
 
         def cron(env):
-            env["winback.sequence"]._cron_enroll()
+            env["winback.campaign"]._cron_enroll()
 
         self.assertEqual(self._race(seq1, cron), [seq1])
 
@@ -170,12 +170,12 @@ class TestQueueSafety(WinbackSendCase):
             {"next_send_at": fields.Datetime.now() - timedelta(hours=1)}
         )
         other = self._customer("Franco Neri", "+39 347 765 4321")
-        self.sequence._enroll()
+        self.campaign._enroll()
         self.env["winback.enrollment"]._queue_due_messages()
         self.assertEqual(enrollment.message_ids, message)
         self.assertFalse(enrollment.next_send_at)
         self.assertEqual(enrollment.state, "running")
-        self.assertEqual(enrollment.step_id, self.sequence.step_ids[0])
+        self.assertEqual(enrollment.step_id, self.campaign.step_ids[0])
         # The other customer is queued in the same run.
         self.assertEqual(
             self.env["winback.message"].search([("partner_id", "=", other.id)]).state,
@@ -183,13 +183,13 @@ class TestQueueSafety(WinbackSendCase):
         )
         # Once sent, the enrollment advances to the next step as usual.
         self.assertEqual(self._send(), 2)
-        self.assertEqual(enrollment.step_id, self.sequence.step_ids[1])
+        self.assertEqual(enrollment.step_id, self.campaign.step_ids[1])
 
     def test_one_bad_enrollment_fails_alone(self):
         good = self._customer("Franco Neri", "+39 347 765 4321")
         bad = self._customer("Laura Verdi", "+39 345 111 2222")
-        self.sequence.action_start()
-        self.sequence._enroll()
+        self.campaign.action_start()
+        self.campaign._enroll()
         Enrollment = self.env["winback.enrollment"]
         prepare = type(Enrollment)._prepare_message_vals
 
@@ -203,7 +203,7 @@ class TestQueueSafety(WinbackSendCase):
             mute_logger("odoo.addons.winback_whatsapp.models.winback_enrollment"),
         ):
             Enrollment._cron_advance()
-        by_partner = {e.partner_id: e for e in self.sequence.enrollment_ids}
+        by_partner = {e.partner_id: e for e in self.campaign.enrollment_ids}
         self.assertEqual(by_partner[self.roberta].message_ids.state, "queued")
         self.assertEqual(by_partner[good].message_ids.state, "queued")
         failed = by_partner[bad]
@@ -218,7 +218,7 @@ class TestQueueSafety(WinbackSendCase):
 class TestEnrollOrder(WinbackSendCase):
     def test_most_recently_lapsed_first(self):
         """Daily cap 2: the customers who lapsed last enter first."""
-        self.sequence.write(
+        self.campaign.write(
             {"segment_ids": [(6, 0, (self.lukewarm | self.cooling).ids)],
              "daily_cap": 2}
         )  # fmt: skip
@@ -226,13 +226,13 @@ class TestEnrollOrder(WinbackSendCase):
         lapsed_95 = self._customer("Lapsed 95", "+39 333 100 0095", days_ago=95)
         lapsed_70 = self._customer("Lapsed 70", "+39 333 100 0070", days_ago=70)
         lapsed_62 = self._customer("Lapsed 62", "+39 333 100 0062", days_ago=62)
-        self.sequence.action_start()
-        self.assertEqual(self.sequence._enroll(), 2)
-        self.assertEqual(self.sequence.enrollment_ids.partner_id, lapsed_62 | lapsed_70)
+        self.campaign.action_start()
+        self.assertEqual(self.campaign._enroll(), 2)
+        self.assertEqual(self.campaign.enrollment_ids.partner_id, lapsed_62 | lapsed_70)
         with freeze_time(datetime.now() + timedelta(days=1)):
-            self.assertEqual(self.sequence._enroll(), 2)
+            self.assertEqual(self.campaign._enroll(), 2)
         self.assertEqual(
-            self.sequence.enrollment_ids.partner_id,
+            self.campaign.enrollment_ids.partner_id,
             lapsed_62 | lapsed_70 | lapsed_85 | lapsed_95,
         )
 
@@ -254,22 +254,22 @@ class TestPurchaseEndsSequence(WinbackSendCase):
             self.assertFalse(self._send())
         self.assertTrue(order)
         self.assertEqual(len(self.stub.state.sent()), 1)
-        self.assertEqual(self.sequence.converted_count, 0)
+        self.assertEqual(self.campaign.converted_count, 0)
         report = self.env["winback.report"].search(
             [("enrollment_id", "=", enrollment.id)]
         )
         self.assertEqual((report.state, report.converted), ("bought", 0))
-        lift = self.env["winback.lift"].search([("sequence_id", "=", self.sequence.id)])
+        lift = self.env["winback.lift"].search([("campaign_id", "=", self.campaign.id)])
         self.assertEqual((lift.treated_count, lift.treated_converted), (1, 0))
 
     def test_holdout_purchase_after_window_ends_it(self):
-        self.sequence.holdout_percent = 50
+        self.campaign.holdout_percent = 50
         partners = [
             self._customer(f"Holdout {i}", f"+39 333 300 00{i:02d}") for i in range(12)
         ]
-        self.sequence.action_start()
-        self.sequence._enroll()
-        holdout = self.sequence.enrollment_ids.filtered("is_holdout")[:1]
+        self.campaign.action_start()
+        self.campaign._enroll()
+        holdout = self.campaign.enrollment_ids.filtered("is_holdout")[:1]
         self.assertIn(holdout.partner_id, partners)
         with freeze_time(datetime.now() + timedelta(days=30)):
             self._order(holdout.partner_id)
@@ -333,7 +333,7 @@ class TestSegmentFilterSafety(WinbackCase):
         manager = new_test_user(
             self.env, "wb_boss", groups="winback_whatsapp.group_winback_manager"
         )
-        campaign = self.env["winback.sequence"].create(
+        campaign = self.env["winback.campaign"].create(
             {
                 "name": "Lukewarm news",
                 "account_id": account.id,

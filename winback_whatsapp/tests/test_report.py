@@ -39,9 +39,9 @@ class TestReport(WinbackReportCase):
                    COUNT(*) FILTER (WHERE state = 'opted_out'),
                    COALESCE(SUM(revenue), 0)
               FROM winback_enrollment
-             WHERE segment_id = %s AND is_holdout = %s AND sequence_id = %s
+             WHERE segment_id = %s AND is_holdout = %s AND campaign_id = %s
             """,
-            (segment.id, holdout, self.sequence.id),
+            (segment.id, holdout, self.campaign.id),
         )
         enrolled, replied, converted, opted_out, revenue = self.env.cr.fetchone()
         self.env.cr.execute(
@@ -51,10 +51,10 @@ class TestReport(WinbackReportCase):
                    COUNT(*) FILTER (WHERE m.state = 'read')
               FROM winback_message m
               JOIN winback_enrollment e ON e.id = m.enrollment_id
-             WHERE e.segment_id = %s AND e.is_holdout = %s AND e.sequence_id = %s
+             WHERE e.segment_id = %s AND e.is_holdout = %s AND e.campaign_id = %s
                AND m.direction = 'outbound'
             """,
-            (segment.id, holdout, self.sequence.id),
+            (segment.id, holdout, self.campaign.id),
         )
         sent, delivered, read = self.env.cr.fetchone()
         return {
@@ -73,7 +73,7 @@ class TestReport(WinbackReportCase):
         what counting the enrollments and messages themselves gives."""
         measures = list(self._independent(self.segment_warm, False))
         groups = self.env["winback.report"].read_group(
-            [("sequence_id", "=", self.sequence.id)],
+            [("campaign_id", "=", self.campaign.id)],
             [f"{m}:sum" for m in measures],
             ["segment_id", "is_holdout"],
             lazy=False,
@@ -101,7 +101,7 @@ class TestReport(WinbackReportCase):
         """Reply and conversion rates of a group are replied / treated and
         converted / enrolled of that group, not an average of row rates."""
         report = self.env["winback.report"]
-        domain = [("sequence_id", "=", self.sequence.id)]
+        domain = [("campaign_id", "=", self.campaign.id)]
         by_segment = report.read_group(
             domain,
             ["reply_rate:sum", "conversion_rate:sum"],
@@ -126,7 +126,7 @@ class TestReport(WinbackReportCase):
         """Grouped by step, each customer counts once, under the last step
         whose message left; customers with nothing sent have no step."""
         groups = self.env["winback.report"].read_group(
-            [("sequence_id", "=", self.sequence.id)],
+            [("campaign_id", "=", self.campaign.id)],
             ["enrolled:sum"],
             ["step_id"],
             lazy=False,
@@ -142,7 +142,7 @@ class TestReport(WinbackReportCase):
         """The holdout comparison shows, per campaign and segment, treated and
         holdout conversion and the incremental revenue."""
         lifts = self.env["winback.lift"].search(
-            [("sequence_id", "=", self.sequence.id)]
+            [("campaign_id", "=", self.campaign.id)]
         )
         cold = lifts.filtered(lambda r: r.segment_id == self.segment_cold)
         self.assertEqual((cold.treated_count, cold.treated_converted), (6, 0))
@@ -194,7 +194,7 @@ class TestLiftKnownDataset(WinbackReportCase):
         self.env.flush_all()
         lift = self.env["winback.lift"].search(
             [
-                ("sequence_id", "=", self.sequence.id),
+                ("campaign_id", "=", self.campaign.id),
                 ("segment_id", "=", self.segment_warm.id),
             ]
         )

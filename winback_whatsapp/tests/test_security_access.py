@@ -46,17 +46,17 @@ def _meta_account(env, **vals):
     )
 
 
-def _meta_enrollment(sequence, meta_account):
-    """A running enrollment in a copy of ``sequence`` on a Meta account, of
+def _meta_enrollment(campaign, meta_account):
+    """A running enrollment in a copy of ``campaign`` on a Meta account, of
     another customer (a customer has one live enrollment at a time)."""
-    env = sequence.env
+    env = campaign.env
     customer = env["res.partner"].create(
         {"name": "Meta customer", "mobile": "+393339990099"}
     )
     return env["winback.enrollment"].create(
         {
             "partner_id": customer.id,
-            "sequence_id": sequence.copy({"account_id": meta_account.id}).id,
+            "campaign_id": campaign.copy({"account_id": meta_account.id}).id,
             "state": "running",
         }
     )
@@ -140,7 +140,7 @@ class TestSecurityAccess(WinbackReportCase):
     # Item 3: forged replies and opt-outs.
 
     def test_simulate_reply_only_simulator_and_win_back_admin(self):
-        meta_enrollment = _meta_enrollment(self.sequence, self.meta)
+        meta_enrollment = _meta_enrollment(self.campaign, self.meta)
         with self.assertRaises(UserError):
             meta_enrollment.with_user(self.manager).action_simulate_reply("STOP")
         with self.assertRaises(AccessError):
@@ -266,16 +266,16 @@ class TestSecurityAccess(WinbackReportCase):
     def test_read_only_user_runs_no_action(self):
         """Every button of the addon checks its group on the server."""
         env = self.env(user=self.user)
-        self.sequence.test_partner_id = self.enrollment.partner_id
+        self.campaign.test_partner_id = self.enrollment.partner_id
         message = _receive(self.env, self.account, "+393339990004", "Hello")
         calls = [
             (env["winback.segment"].browse(self.segment_warm.id), "action_recompute"),
-            (env["winback.sequence"].browse(self.sequence.id), "action_start"),
-            (env["winback.sequence"].browse(self.sequence.id), "action_preview"),
-            (env["winback.sequence"].browse(self.sequence.id), "action_pause"),
-            (env["winback.sequence"].browse(self.sequence.id), "action_done"),
-            (env["winback.sequence"].browse(self.sequence.id), "action_enroll_now"),
-            (env["winback.sequence"].browse(self.sequence.id), "action_send_test"),
+            (env["winback.campaign"].browse(self.campaign.id), "action_start"),
+            (env["winback.campaign"].browse(self.campaign.id), "action_preview"),
+            (env["winback.campaign"].browse(self.campaign.id), "action_pause"),
+            (env["winback.campaign"].browse(self.campaign.id), "action_done"),
+            (env["winback.campaign"].browse(self.campaign.id), "action_enroll_now"),
+            (env["winback.campaign"].browse(self.campaign.id), "action_send_test"),
             (env["winback.account"].browse(self.account.id), "action_test_connection"),
             (env["winback.account"].browse(self.account.id), "action_resume"),
             (env["winback.account"].browse(self.account.id), "action_sync_templates"),
@@ -288,8 +288,8 @@ class TestSecurityAccess(WinbackReportCase):
             with self.subTest(method=method), self.assertRaises(AccessError):
                 with self.cr.savepoint():
                     getattr(records, method)()
-        self.assertEqual(self.sequence.state, "draft")
-        self.assertFalse(self.sequence.preview_date)
+        self.assertEqual(self.campaign.state, "draft")
+        self.assertFalse(self.campaign.preview_date)
         self.assertEqual(self.enrollment.state, "running")
         # Outside the Win-back groups, not even the reading buttons.
         outsider = new_test_user(
@@ -304,13 +304,13 @@ class TestSecurityAccess(WinbackReportCase):
         """The same buttons work for a Win-back Administrator who is not a
         system administrator."""
         self.template.param_ids = [(0, 0, {"position": 1, "source": "first_name"})]
-        sequence = self.sequence.with_user(self.manager)
-        sequence.action_preview()
-        self.assertTrue(self.sequence.preview_date)
-        sequence.action_start()
-        self.assertEqual(self.sequence.state, "running")
-        sequence.action_pause()
-        self.assertEqual(self.sequence.state, "paused")
+        campaign = self.campaign.with_user(self.manager)
+        campaign.action_preview()
+        self.assertTrue(self.campaign.preview_date)
+        campaign.action_start()
+        self.assertEqual(self.campaign.state, "running")
+        campaign.action_pause()
+        self.assertEqual(self.campaign.state, "paused")
         self.segment_warm.with_user(self.manager).action_recompute()
         result = self.account.with_user(self.manager).action_test_connection()
         self.assertEqual(result["params"]["type"], "success")
@@ -318,16 +318,16 @@ class TestSecurityAccess(WinbackReportCase):
     # Item 5: nothing a user writes renders unsanitised.
 
     def test_preview_html_is_sanitized(self):
-        sequence = self.sequence.with_user(self.manager)
+        campaign = self.campaign.with_user(self.manager)
         evil = '<p>ok</p><img src="x" onerror="alert(1)"><script>x</script>'
-        sequence.write({"preview_html": evil})
-        html = str(self.sequence.preview_html)
+        campaign.write({"preview_html": evil})
+        html = str(self.campaign.preview_html)
         self.assertNotIn("onerror", html)
         self.assertNotIn("<script", html)
         # Counting again replaces it with the counts.
-        sequence.action_preview()
-        self.assertNotIn("<p>ok</p>", self.sequence.preview_html)
-        self.assertTrue(self.sequence.preview_date)
+        campaign.action_preview()
+        self.assertNotIn("<p>ok</p>", self.campaign.preview_html)
+        self.assertTrue(self.campaign.preview_date)
 
     # Item 11: the webhook key, and consent changes in the chatter.
 
@@ -447,7 +447,7 @@ class TestSecurityRpc(WinbackDataMixin, HttpCase):
         self.assertEqual(len(self.stub.state.requests), 1)
 
     def test_rpc_simulate_reply_refused(self):
-        meta_enrollment = _meta_enrollment(self.sequence, self.meta)
+        meta_enrollment = _meta_enrollment(self.campaign, self.meta)
         self._assert_refused(
             "sec_sales",
             "winback.enrollment",
@@ -509,7 +509,7 @@ class TestSecurityRpc(WinbackDataMixin, HttpCase):
             "sec_sales", "winback.segment", "action_recompute", [self.segment_warm.id]
         )
         self._assert_refused(
-            "sec_sales", "winback.sequence", "action_enroll_now", [self.sequence.id]
+            "sec_sales", "winback.campaign", "action_enroll_now", [self.campaign.id]
         )
         # The Win-back Administrator can.
         result = self._call(

@@ -17,7 +17,7 @@ from .common import WinbackCase
 
 class WinbackSendCase(WinbackCase):
     """A Meta account pointed at a local Cloud API server, an approved
-    two-step sequence on the Cold segment, consenting Italian customers."""
+    two-step campaign on the Cold segment, consenting Italian customers."""
 
     @classmethod
     def setUpClass(cls):
@@ -66,7 +66,7 @@ class WinbackSendCase(WinbackCase):
                 "param_ids": [(0, 0, {"position": 1, "source": "first_name"})],
             }
         )
-        cls.sequence = cls.env["winback.sequence"].create(
+        cls.campaign = cls.env["winback.campaign"].create(
             {
                 "name": "Cold win-back",
                 "account_id": cls.account.id,
@@ -108,12 +108,12 @@ class WinbackSendCase(WinbackCase):
         cls.env["winback.segment"]._cron_recompute()
         return partner
 
-    def _start_and_queue(self, sequence=None):
-        sequence = sequence or self.sequence
-        sequence.action_start()
-        sequence._enroll()
+    def _start_and_queue(self, campaign=None):
+        campaign = campaign or self.campaign
+        campaign.action_start()
+        campaign._enroll()
         self.env["winback.enrollment"]._queue_due_messages()
-        return sequence.enrollment_ids
+        return campaign.enrollment_ids
 
     def _send(self):
         return self.env["winback.message"]._cron_send()
@@ -169,9 +169,9 @@ class TestSend(WinbackSendCase):
         # The enrollment moves on to the last call, three days later.
         self.assertEqual(enrollment.step_id.name, "Last call")
         self.assertEqual(enrollment.next_send_at, message.sent_at + timedelta(days=3))
-        self.assertEqual(self.sequence.sent_count, 1)
+        self.assertEqual(self.campaign.sent_count, 1)
 
-    def test_sequence_runs_to_its_end_then_dormant(self):
+    def test_campaign_runs_to_its_end_then_dormant(self):
         enrollment = self._start_and_queue()
         self._send()
         self.assertFalse(self._send())  # nothing due before three days
@@ -188,8 +188,8 @@ class TestSend(WinbackSendCase):
         self.assertEqual(enrollment.state, "dormant")
         self.assertTrue(self.roberta.winback_dormant)
         # Dormant customers are never enrolled again.
-        enrollment.sequence_id._enroll()
-        self.assertEqual(len(self.sequence.enrollment_ids), 1)
+        enrollment.campaign_id._enroll()
+        self.assertEqual(len(self.campaign.enrollment_ids), 1)
 
     def test_purchase_converts_and_stops_messages(self):
         enrollment = self._start_and_queue()
@@ -200,7 +200,7 @@ class TestSend(WinbackSendCase):
         self.assertEqual(enrollment.order_id, order)
         self.assertEqual(enrollment.revenue, order.amount_untaxed)
         self.assertFalse(self.roberta.winback_segment_id)
-        self.assertEqual(self.sequence.converted_count, 1)
+        self.assertEqual(self.campaign.converted_count, 1)
         with freeze_time(datetime.now() + timedelta(days=4)):
             self.env["winback.enrollment"]._queue_due_messages()
             self.assertFalse(self._send())
@@ -232,7 +232,7 @@ class TestSend(WinbackSendCase):
         # With a fallback, the message goes out with it.
         self.offer.param_ids.filtered(lambda p: p.position == 3).fallback = "our team"
         other = self._customer("Franco Neri", "+39 347 765 4321")
-        self.sequence._enroll()
+        self.campaign._enroll()
         self.env["winback.enrollment"]._queue_due_messages()
         self._send()
         sent = self.stub.state.sent()[-1]
@@ -242,7 +242,7 @@ class TestSend(WinbackSendCase):
 
     def test_send_window_in_customer_time_zone(self):
         """09:00-12:00 on weekdays, in each customer's own time zone."""
-        self.sequence.write(
+        self.campaign.write(
             {"window_start": 9, "window_end": 12, "window_saturday": False,
              "window_sunday": False}
         )  # fmt: skip
@@ -285,7 +285,7 @@ class TestSend(WinbackSendCase):
              "sent_at": fields.Datetime.now() - timedelta(days=3),
              "account_id": self.account.id, "phone_e164": recent.phone_sanitized}
         )  # fmt: skip
-        counts = self.sequence._eligibility_counts()
+        counts = self.campaign._eligibility_counts()
         self.assertEqual(
             counts,
             {
@@ -298,14 +298,14 @@ class TestSend(WinbackSendCase):
                 "cooldown": 1,
             },
         )
-        self.sequence.action_preview()
-        self.assertIn("No WhatsApp marketing consent", self.sequence.preview_html)
-        self.assertIn('<td class="text-end">2</td>', self.sequence.preview_html)
-        self.sequence.action_start()
-        self.assertEqual(self.sequence._enroll(), 1)
-        self.assertEqual(self.sequence.enrollment_ids.partner_id, self.roberta)
-        # Already running in one win-back: another sequence leaves them out.
-        other = self.sequence.copy({"name": "Another one"})
+        self.campaign.action_preview()
+        self.assertIn("No WhatsApp marketing consent", self.campaign.preview_html)
+        self.assertIn('<td class="text-end">2</td>', self.campaign.preview_html)
+        self.campaign.action_start()
+        self.assertEqual(self.campaign._enroll(), 1)
+        self.assertEqual(self.campaign.enrollment_ids.partner_id, self.roberta)
+        # Already running in one win-back: another campaign leaves them out.
+        other = self.campaign.copy({"name": "Another one"})
         other.action_start()
         self.assertEqual(other._eligibility_counts().get("already_enrolled"), 1)
         self.assertEqual(other._enroll(), 0)
@@ -314,20 +314,20 @@ class TestSend(WinbackSendCase):
     def test_daily_cap_staggers_enrollment(self):
         for index in range(4):
             self._customer(f"Customer {index}", f"+39 333 100 00{index:02d}")
-        self.sequence.daily_cap = 2
-        self.sequence.action_start()
-        self.assertEqual(self.sequence._enroll(), 2)
-        self.assertEqual(self.sequence._enroll(), 0)
+        self.campaign.daily_cap = 2
+        self.campaign.action_start()
+        self.assertEqual(self.campaign._enroll(), 2)
+        self.assertEqual(self.campaign._enroll(), 0)
         with freeze_time(datetime.now() + timedelta(days=1)):
-            self.assertEqual(self.sequence._enroll(), 2)
-            self.assertEqual(self.sequence._enroll(), 0)
-        self.assertEqual(len(self.sequence.enrollment_ids), 4)
+            self.assertEqual(self.campaign._enroll(), 2)
+            self.assertEqual(self.campaign._enroll(), 0)
+        self.assertEqual(len(self.campaign.enrollment_ids), 4)
 
     def test_reentry_after_lapsing_again(self):
         enrollment = self._start_and_queue()
         self._order(self.roberta)  # buys: converted
         self.assertEqual(enrollment.state, "converted")
-        self.sequence.cooldown_days = 0
+        self.campaign.cooldown_days = 0
         # Lapses again later: back in Cold, but re-entry waits 90 days.
         self.env.flush_all()
         self.env.cr.execute(
@@ -337,15 +337,15 @@ class TestSend(WinbackSendCase):
         )
         self.env["winback.segment"]._recompute_partners(self.roberta)
         self.assertEqual(self.roberta.winback_segment_id, self.cold)
-        self.assertEqual(self.sequence._eligibility_counts(), {"reentry": 1})
+        self.assertEqual(self.campaign._eligibility_counts(), {"reentry": 1})
         self.env.cr.execute(
             "UPDATE winback_enrollment "
             "SET create_date = create_date - interval '91 days'"
         )
-        self.assertEqual(self.sequence._enroll(), 1)
+        self.assertEqual(self.campaign._enroll(), 1)
 
     def test_holdout_is_a_seeded_random_share(self):
-        self.sequence.write({"holdout_percent": 25, "holdout_seed": 7})
+        self.campaign.write({"holdout_percent": 25, "holdout_seed": 7})
         partners = self.env["res.partner"].create(
             [
                 {"name": f"Customer {i}", "mobile": f"+39 333 2{i:06d}",
@@ -363,37 +363,37 @@ class TestSend(WinbackSendCase):
         orders.action_confirm()
         orders.date_order = self._days_ago(250)
         self.Segment._cron_recompute()
-        self.sequence.action_start()
-        self.sequence._enroll()
-        holdout = self.sequence.enrollment_ids.filtered("is_holdout")
-        self.assertEqual(len(self.sequence.enrollment_ids), 401)
+        self.campaign.action_start()
+        self.campaign._enroll()
+        holdout = self.campaign.enrollment_ids.filtered("is_holdout")
+        self.assertEqual(len(self.campaign.enrollment_ids), 401)
         self.assertTrue(70 <= len(holdout) <= 130, len(holdout))
         self.assertEqual(set(holdout.mapped("state")), {"holdout"})
-        self.assertEqual(self.sequence.holdout_count, len(holdout))
+        self.assertEqual(self.campaign.holdout_count, len(holdout))
         # The draw is reproducible.
         drawn = holdout.partner_id
-        self.sequence.enrollment_ids.unlink()
-        self.sequence._enroll()
+        self.campaign.enrollment_ids.unlink()
+        self.campaign._enroll()
         self.assertEqual(
-            self.sequence.enrollment_ids.filtered("is_holdout").partner_id, drawn
+            self.campaign.enrollment_ids.filtered("is_holdout").partner_id, drawn
         )
         # Holdout customers receive nothing.
         self.env["winback.enrollment"]._queue_due_messages()
         self.assertFalse(holdout.message_ids)
 
-    def test_end_sequence_cleanly(self):
+    def test_end_campaign_cleanly(self):
         enrollment = self._start_and_queue()
-        self.sequence.action_done()
+        self.campaign.action_done()
         self.assertEqual(enrollment.state, "cancelled")
         self.assertEqual(enrollment.message_ids.state, "cancelled")
         self.assertFalse(self._send())
 
     def test_step_preview_for_a_sample_customer(self):
-        offer = self.sequence.step_ids[0]
+        offer = self.campaign.step_ids[0]
         # Without a test recipient: a customer of the campaign's segments.
         self.assertIn("Ciao Roberta!", offer.preview)
         self.assertIn("WELCOMEBACK", offer.preview)
-        self.sequence.test_partner_id = self._partner("Laura Test")
+        self.campaign.test_partner_id = self._partner("Laura Test")
         self.assertIn("Ciao Laura!", offer.preview)
 
     def test_send_test_to_one_partner(self):
@@ -405,8 +405,8 @@ class TestSend(WinbackSendCase):
             winback_consent_date=fields.Datetime.now(),
             winback_consent_source="Colleague",
         )
-        self.sequence.test_partner_id = tester
-        action = self.sequence.action_send_test()
+        self.campaign.test_partner_id = tester
+        action = self.campaign.action_send_test()
         self.assertIn("2 test messages", action["params"]["message"])
         self._send()  # queued, sent after commit
         sent = self.stub.state.sent()
@@ -418,7 +418,7 @@ class TestSend(WinbackSendCase):
         self.assertEqual(
             sent[0]["template"]["components"][0]["parameters"][2]["text"], "WELCOMEBACK"
         )
-        self.assertFalse(self.sequence.enrollment_ids)  # a test enrolls nobody
+        self.assertFalse(self.campaign.enrollment_ids)  # a test enrolls nobody
 
     def test_partner_smart_button(self):
         self._start_and_queue()
@@ -430,18 +430,18 @@ class TestSend(WinbackSendCase):
         )
 
     def test_start_requires_two_or_three_steps(self):
-        self.sequence.step_ids[1].unlink()
+        self.campaign.step_ids[1].unlink()
         with self.assertRaisesRegex(UserError, "two or three messages"):
-            self.sequence.action_start()
+            self.campaign.action_start()
 
 
 @tagged("post_install", "-at_install")
 class TestSendErrors(WinbackSendCase):
     def _queue_only(self, customer):
-        """Enroll ``customer`` alone: earlier customers leave the sequence,
+        """Enroll ``customer`` alone: earlier customers leave the campaign,
         so the next send is theirs."""
-        self.sequence._enroll()
-        self.sequence.enrollment_ids.filtered(
+        self.campaign._enroll()
+        self.campaign.enrollment_ids.filtered(
             lambda e: e.partner_id != customer
         )._cancel()
         self.env["winback.enrollment"]._queue_due_messages()
@@ -454,8 +454,8 @@ class TestSendErrors(WinbackSendCase):
         return enrollment, enrollment.message_ids
 
     def test_throughput_errors_retry_with_bounded_backoff(self):
-        self.sequence.write({"reentry_days": 0, "cooldown_days": 0})
-        self.sequence.action_start()
+        self.campaign.write({"reentry_days": 0, "cooldown_days": 0})
+        self.campaign.action_start()
         cases = [("130429", 400), ("131056", 400), ("131000", 500)]
         for index, (code, status) in enumerate(cases):
             with self.subTest(code=code):
@@ -504,7 +504,7 @@ class TestSendErrors(WinbackSendCase):
                 self.assertEqual(message.error_code, code)
                 self.assertEqual(enrollment.state, "failed")
                 enrollment.unlink()
-                self.sequence.state = "draft"
+                self.campaign.state = "draft"
 
     def test_user_stopped_marketing_opts_out(self):
         enrollment, message = self._fail_once("131050")
@@ -515,18 +515,18 @@ class TestSendErrors(WinbackSendCase):
         )
         self.assertTrue(self.roberta.phone_sanitized_blacklisted)
 
-    def test_template_error_pauses_sequence(self):
+    def test_template_error_pauses_campaign(self):
         _enrollment, message = self._fail_once("132001")
-        self.assertEqual(self.sequence.state, "paused")
+        self.assertEqual(self.campaign.state, "paused")
         self.assertEqual(message.state, "queued")
-        activity = self.sequence.activity_ids
-        self.assertEqual(activity.user_id, self.sequence.user_id)
+        activity = self.campaign.activity_ids
+        self.assertEqual(activity.user_id, self.campaign.user_id)
         self.assertIn("132001", activity.note)
-        self.assertFalse(self._send())  # paused sequences send nothing
+        self.assertFalse(self._send())  # paused campaigns send nothing
 
     def test_account_errors_pause_the_account(self):
-        self.sequence.write({"reentry_days": 0, "cooldown_days": 0})
-        self.sequence.action_start()
+        self.campaign.write({"reentry_days": 0, "cooldown_days": 0})
+        self.campaign.action_start()
         for index, code in enumerate(("190", "131042", "368", "131031")):
             with self.subTest(code=code):
                 customer = self._customer(
@@ -539,7 +539,7 @@ class TestSendErrors(WinbackSendCase):
                 self.assertIn(code, self.account.pause_reason)
                 self.assertEqual(message.state, "queued")
                 self.assertFalse(self._send())  # a paused account sends nothing
-                self.assertIn(code, self.sequence.activity_ids[-1:].note or "")
+                self.assertIn(code, self.campaign.activity_ids[-1:].note or "")
                 self.account.action_resume()
 
     def test_bad_token_pauses_account(self):

@@ -141,15 +141,15 @@ class TestOutcomeUnknown(SendSafetyCase):
         self.assertIn("Outcome unknown", message.error_message)
 
     def test_documented_not_sent_errors_are_retried(self):
-        self.sequence.write({"reentry_days": 0, "cooldown_days": 0})
-        self.sequence.action_start()
+        self.campaign.write({"reentry_days": 0, "cooldown_days": 0})
+        self.campaign.action_start()
         for index, (code, status) in enumerate(
             [("131016", 503), ("131000", 500), ("130429", 400)]
         ):
             with self.subTest(code=code):
                 customer = self._customer(code, f"+39 333 600 00{index:02d}")
-                self.sequence._enroll()
-                self.sequence.enrollment_ids.filtered(
+                self.campaign._enroll()
+                self.campaign.enrollment_ids.filtered(
                     lambda e, c=customer: e.partner_id != c
                 )._cancel()
                 self.env["winback.enrollment"]._queue_due_messages()
@@ -216,23 +216,23 @@ class TestOneBadRecord(SendSafetyCase):
         self.assertEqual(self._accepted_to(franco.phone_sanitized), [])
 
     def test_multiline_parameters_are_cleaned(self):
-        self.sequence.coupon_code = "  WELCOME\n\tBACK  "
+        self.campaign.coupon_code = "  WELCOME\n\tBACK  "
         self.roberta.name = "Roberta\tBianchi"
         _enrollment, message = self._queued_message()
         self.assertEqual(self._send(), 1)
         params = self.stub.state.sent()[0]["template"]["components"][0]["parameters"]
         self.assertEqual(params[0]["text"], "Roberta Bianchi")
         self.assertEqual(params[2]["text"], "WELCOME BACK")
-        self.assertEqual(self.sequence.state, "running")
+        self.assertEqual(self.campaign.state, "running")
         self.assertEqual(message.state, "sent")
 
     def test_batch_stops_at_the_time_budget(self):
-        self.sequence.action_start()
+        self.campaign.action_start()
         for index in range(2):
             self._customer(f"Customer {index}", f"+39 333 700 00{index:02d}")
-        self.sequence._enroll()
+        self.campaign._enroll()
         self.env["winback.enrollment"]._queue_due_messages()
-        messages = self.sequence.enrollment_ids.message_ids
+        messages = self.campaign.enrollment_ids.message_ids
         self.assertEqual(len(messages), 3)
         # The first call takes longer than the whole budget.
         self.stub.state.fail_next(mode="hang", delay=0.6)
@@ -360,9 +360,9 @@ class TestConsentEverywhere(SendSafetyCase):
             mobile="+39 320 555 1234",
             country_id=self.env.ref("base.it").id,
         )
-        self.sequence.test_partner_id = tester
+        self.campaign.test_partner_id = tester
         with self.assertRaisesRegex(UserError, "marketing consent"):
-            self.sequence.action_send_test()
+            self.campaign.action_send_test()
         self._send()
         self.assertFalse(self.stub.state.requests)
 
@@ -397,8 +397,8 @@ class TestSentAfterCommit(SendSafetyCase):
 
     def test_send_test_replayed_sends_once(self):
         tester = self._customer("Marco Rossi", "+39 320 555 1234")
-        self.sequence.test_partner_id = tester
-        action = self._replayed(self.sequence.action_send_test)
+        self.campaign.test_partner_id = tester
+        action = self._replayed(self.campaign.action_send_test)
         self.assertIn("on their way", action["params"]["message"])
         self.assertFalse(self.stub.state.requests)
         self._send()
@@ -473,7 +473,7 @@ class TestCompanyAndTimeZone(SendSafetyCase):
 
     def test_several_zone_country_uses_the_company_time_zone(self):
         self.company.partner_id.tz = "Europe/Moscow"
-        self.sequence.write({"window_start": 9, "window_end": 12})
+        self.campaign.write({"window_start": 9, "window_end": 12})
         ivan = self._customer("Ivan Petrov", "+7 912 345 67 89")
         monday_5utc = datetime(2026, 11, 30, 5, 0)  # 08:00 in Moscow
         with freeze_time(monday_5utc):

@@ -69,7 +69,7 @@ class TestTemplateButtons(WinbackSendCase, HttpCase):
     def _send_template(self, template):
         """The campaign's first step uses ``template``: enroll Roberta and send.
         Returns the enrollment, its sent message and the request body."""
-        self.sequence.step_ids.filtered(
+        self.campaign.step_ids.filtered(
             lambda s: s.name == "Offer"
         ).template_id = template
         enrollment = self._start_and_queue()

@@ -190,7 +190,7 @@ class TestViews(WinbackReportCase):
         opened = {action["res_model"] for menu, action in actions}
         # The menus a salesperson works from are all there.
         self.assertLessEqual(
-            {"winback.sequence", "winback.enrollment", "winback.report"}, opened
+            {"winback.campaign", "winback.enrollment", "winback.report"}, opened
         )
         # Every screen is tried, and every crash is listed, not just the first.
         crashes = []

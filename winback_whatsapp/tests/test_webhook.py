@@ -33,13 +33,13 @@ class TestWebhook(HttpCase):
                 "user_id": cls.salesman.id,
             }
         )
-        cls.sequence = cls.env["winback.sequence"].create(
+        cls.campaign = cls.env["winback.campaign"].create(
             {"name": "90 days", "account_id": cls.account.id}
         )
         cls.enrollment = cls.env["winback.enrollment"].create(
             {
                 "partner_id": cls.partner.id,
-                "sequence_id": cls.sequence.id,
+                "campaign_id": cls.campaign.id,
                 "phone_e164": "+393331234567",
             }
         )
@@ -281,12 +281,12 @@ class TestWebhook(HttpCase):
         self.assertEqual(len(self.partner.activity_ids), 1)
         self.assertIn("Is it still valid?", str(activity.note))
 
-    def test_activity_falls_back_to_sequence_responsible(self):
+    def test_activity_falls_back_to_campaign_responsible(self):
         self.partner.user_id = False
         responsible = self.env["res.users"].create(
             {"name": "Rita Resp", "login": "rita_wb"}
         )
-        self.sequence.user_id = responsible
+        self.campaign.user_id = responsible
         self._post(self._inbound("text", {"body": "ciao"}, "wamid.IN9", "393331234567"))
         self.assertEqual(self.partner.activity_ids.user_id, responsible)
 
@@ -404,7 +404,7 @@ class TestWebhook(HttpCase):
         Partner = self.env["res.partner"]
         self.assertEqual(Partner._winback_find_by_number(number), recent)
         self.env["winback.enrollment"].create(
-            {"partner_id": enrolled.id, "sequence_id": self.sequence.id}
+            {"partner_id": enrolled.id, "campaign_id": self.campaign.id}
         )
         self.assertEqual(Partner._winback_find_by_number(number), enrolled)
         self._post(

@@ -42,10 +42,10 @@ class TestWebhookSecurity(HttpCase):
             }
         )
         cls.url = f"/winback_whatsapp/webhook/{cls.account.sudo().webhook_key}"
-        cls.sequence = cls.env["winback.sequence"].create(
+        cls.campaign = cls.env["winback.campaign"].create(
             {"name": "90 days", "account_id": cls.account.id}
         )
-        cls.partner = cls._customer("Mario Rossi", MAIN_NUMBER, cls.sequence)
+        cls.partner = cls._customer("Mario Rossi", MAIN_NUMBER, cls.campaign)
         cls.enrollment = cls.partner.winback_enrollment_ids
         # Another shop, with its own WhatsApp number and customers.
         cls.company_b = cls.env["res.company"].create({"name": "Shop B"})
@@ -57,7 +57,7 @@ class TestWebhookSecurity(HttpCase):
                 "app_secret": "secret-of-b",
             }
         )
-        cls.sequence_b = cls.env["winback.sequence"].create(
+        cls.campaign_b = cls.env["winback.campaign"].create(
             {
                 "name": "B campaign",
                 "account_id": cls.account_b.id,
@@ -65,7 +65,7 @@ class TestWebhookSecurity(HttpCase):
             }
         )
         cls.bea = cls._customer(
-            "Bea B", "+34612345678", cls.sequence_b, company_id=cls.company_b.id
+            "Bea B", "+34612345678", cls.campaign_b, company_id=cls.company_b.id
         )
         cls.sent_b = cls.env["winback.message"].create(
             {
@@ -81,8 +81,8 @@ class TestWebhookSecurity(HttpCase):
         )
 
     @classmethod
-    def _customer(cls, name, mobile, sequence, **vals):
-        """A consenting customer enrolled in ``sequence``, with a step queued."""
+    def _customer(cls, name, mobile, campaign, **vals):
+        """A consenting customer enrolled in ``campaign``, with a step queued."""
         partner = cls.env["res.partner"].create(
             {
                 "name": name,
@@ -95,7 +95,7 @@ class TestWebhookSecurity(HttpCase):
         enrollment = cls.env["winback.enrollment"].create(
             {
                 "partner_id": partner.id,
-                "sequence_id": sequence.id,
+                "campaign_id": campaign.id,
                 "phone_e164": partner.phone_sanitized,
             }
         )
@@ -105,8 +105,8 @@ class TestWebhookSecurity(HttpCase):
                 "state": "queued",
                 "enrollment_id": enrollment.id,
                 "partner_id": partner.id,
-                "account_id": sequence.account_id.id,
-                "company_id": sequence.company_id.id,
+                "account_id": campaign.account_id.id,
+                "company_id": campaign.company_id.id,
                 "phone_e164": partner.phone_sanitized,
             }
         )
@@ -176,7 +176,7 @@ class TestWebhookSecurity(HttpCase):
         lupita = self._customer(
             "Lupita",
             "+52 55 1234 5678",
-            self.sequence,
+            self.campaign,
             country_id=self.env.ref("base.mx").id,
         )
         self.assertEqual(lupita.phone_sanitized, "+525512345678")
@@ -206,7 +206,7 @@ class TestWebhookSecurity(HttpCase):
         sofia = self._customer(
             "Sofia",
             "+54 11 2345-6789",
-            self.sequence,
+            self.campaign,
             country_id=self.env.ref("base.ar").id,
         )
         self.assertEqual(sofia.phone_sanitized, "+541123456789")
@@ -230,8 +230,8 @@ class TestWebhookSecurity(HttpCase):
         self.assertTrue(self._blacklisted("+" + odd))
         # Later this number becomes a consenting, enrolled customer: the
         # sender never messages it.
-        self.sequence.state = "running"
-        newcomer = self._customer("Newcomer", "+" + odd, self.sequence)
+        self.campaign.state = "running"
+        newcomer = self._customer("Newcomer", "+" + odd, self.campaign)
         message = self._queued(newcomer)
         message.phone_e164 = "+" + odd
         self.env["winback.message"]._cron_send()

@@ -52,7 +52,7 @@ registry.category("web_tour.tours").add("winback_whatsapp_campaign_tour", {
         },
         {
             content: "Open the campaigns",
-            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_sequence"]',
+            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_campaign"]',
             run: "click",
         },
         {

@@ -12,11 +12,11 @@ from .winback_enrollment import LIVE_STATES
 
 _logger = logging.getLogger(__name__)
 
-# Attempts of the enroll cron on one sequence, when a concurrent enrollment
+# Attempts of the enroll cron on one campaign, when a concurrent enrollment
 # (another campaign, *Enroll now*) makes its snapshot stale.
 ENROLL_ATTEMPTS = 3
 
-# Why a customer of the sequence's segments is not enrolled, in the order the
+# Why a customer of the campaign's segments is not enrolled, in the order the
 # checks apply (like the SMS composer's cancel codes).
 INELIGIBLE_REASONS = [
     ("other_company", "Belongs to another company"),
@@ -26,7 +26,7 @@ INELIGIBLE_REASONS = [
     ("dormant", "Dormant"),
     ("already_enrolled", "Already in a running win-back"),
     ("cooldown", "Contacted by a win-back recently"),
-    ("reentry", "Enrolled in this sequence recently"),
+    ("reentry", "Enrolled in this campaign recently"),
 ]
 MANAGER = "winback_whatsapp.group_winback_manager"
 WEEKDAY_FIELDS = [
@@ -40,9 +40,9 @@ WEEKDAY_FIELDS = [
 ]
 
 
-class WinbackSequence(models.Model):
-    _name = "winback.sequence"
-    _description = "Win-back Sequence"
+class WinbackCampaign(models.Model):
+    _name = "winback.campaign"
+    _description = "Win-back Campaign"
     _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "id desc"
 
@@ -64,7 +64,7 @@ class WinbackSequence(models.Model):
         check_company=True,
         domain="[('company_id', '=', company_id)]",
     )
-    step_ids = fields.One2many("winback.step", "sequence_id", "Steps", copy=True)
+    step_ids = fields.One2many("winback.step", "campaign_id", "Steps", copy=True)
     state = fields.Selection(
         [
             ("draft", "Draft"),
@@ -97,7 +97,7 @@ class WinbackSequence(models.Model):
     window_sunday = fields.Boolean("Sunday", default=False)
     daily_cap = fields.Integer(
         default=200,
-        help="At most this many new customers enter the sequence each day, so "
+        help="At most this many new customers enter the campaign each day, so "
         "sends are staggered over several days. 0 means no cap.",
     )
     cooldown_days = fields.Integer(
@@ -134,11 +134,11 @@ class WinbackSequence(models.Model):
         default=14,
         help="The deadline placeholder is the enrollment date plus this many days.",
     )
-    enrollment_ids = fields.One2many("winback.enrollment", "sequence_id")
+    enrollment_ids = fields.One2many("winback.enrollment", "campaign_id")
     test_partner_id = fields.Many2one(
         "res.partner",
         "Test recipient",
-        help="Send test sends every message of the sequence to this contact, "
+        help="Send test sends every message of the campaign to this contact, "
         "and the step previews are rendered for them.",
     )
     enrolled_count = fields.Integer("Enrolled", compute="_compute_stats")
@@ -154,53 +154,53 @@ class WinbackSequence(models.Model):
     def _compute_stats(self):
         Enrollment = self.env["winback.enrollment"]
         stats = {
-            (sequence.id, state, holdout): (count, revenue)
-            for sequence, state, holdout, count, revenue in Enrollment._read_group(
-                [("sequence_id", "in", self.ids)],
-                ["sequence_id", "state", "is_holdout"],
+            (campaign.id, state, holdout): (count, revenue)
+            for campaign, state, holdout, count, revenue in Enrollment._read_group(
+                [("campaign_id", "in", self.ids)],
+                ["campaign_id", "state", "is_holdout"],
                 ["__count", "revenue:sum"],
             )
         }
         sent = dict(
             self.env["winback.message"]._read_group(
                 [
-                    ("sequence_id", "in", self.ids),
+                    ("campaign_id", "in", self.ids),
                     ("direction", "=", "outbound"),
                     ("state", "in", ("sent", "delivered", "read")),
                 ],
-                ["sequence_id"],
+                ["campaign_id"],
                 ["__count"],
             )
         )
-        for sequence in self:
-            rows = {k: v for k, v in stats.items() if k[0] == sequence.id}
+        for campaign in self:
+            rows = {k: v for k, v in stats.items() if k[0] == campaign.id}
             treated = {k: v for k, v in rows.items() if not k[2]}
-            sequence.enrolled_count = sum(v[0] for v in treated.values())
-            sequence.holdout_count = sum(v[0] for k, v in rows.items() if k[2])
-            sequence.replied_count = treated.get((sequence.id, "replied", False), (0,))[
+            campaign.enrolled_count = sum(v[0] for v in treated.values())
+            campaign.holdout_count = sum(v[0] for k, v in rows.items() if k[2])
+            campaign.replied_count = treated.get((campaign.id, "replied", False), (0,))[
                 0
             ]
-            converted = treated.get((sequence.id, "converted", False), (0, 0))
-            sequence.converted_count = converted[0]
-            sequence.revenue = converted[1]
-            sequence.sent_count = sent.get(sequence, 0)
+            converted = treated.get((campaign.id, "converted", False), (0, 0))
+            campaign.converted_count = converted[0]
+            campaign.revenue = converted[1]
+            campaign.sent_count = sent.get(campaign, 0)
 
     @api.constrains("window_start", "window_end", *WEEKDAY_FIELDS)
     def _check_window(self):
-        for sequence in self:
-            if not 0 <= sequence.window_start < sequence.window_end <= 24:
+        for campaign in self:
+            if not 0 <= campaign.window_start < campaign.window_end <= 24:
                 raise ValidationError(
                     self.env._("The send window must start before it ends.")
                 )
-            if not sequence._window_weekdays():
+            if not campaign._window_weekdays():
                 raise ValidationError(
                     self.env._("The send window needs at least one weekday.")
                 )
 
     @api.constrains("holdout_percent")
     def _check_holdout(self):
-        for sequence in self:
-            if not 0 <= sequence.holdout_percent <= 50:
+        for campaign in self:
+            if not 0 <= campaign.holdout_percent <= 50:
                 raise ValidationError(
                     self.env._("The holdout group is between 0% and 50%.")
                 )
@@ -214,8 +214,8 @@ class WinbackSequence(models.Model):
         return self._action_start()
 
     def _action_start(self):
-        for sequence in self:
-            sequence._check_startable()
+        for campaign in self:
+            campaign._check_startable()
         self.write({"state": "running"})
         self._action_preview()
         self.env.ref("winback_whatsapp.ir_cron_winback_enroll")._trigger()
@@ -230,15 +230,15 @@ class WinbackSequence(models.Model):
         demand: on a million customers the count takes seconds, too long for
         every opening of the form."""
         labels = dict(INELIGIBLE_REASONS, eligible=self.env._("Eligible"))
-        for sequence in self:
-            counts = sequence._eligibility_counts() if sequence.segment_ids else {}
+        for campaign in self:
+            counts = campaign._eligibility_counts() if campaign.segment_ids else {}
             rows = "".join(
                 f"<tr><td>{html_escape(labels[reason])}</td>"
                 f"<td class='text-end'>{counts[reason]}</td></tr>"
                 for reason in ["eligible"] + [r for r, _l in INELIGIBLE_REASONS]
                 if counts.get(reason)
             )
-            sequence.write(
+            campaign.write(
                 {
                     "preview_html": (
                         f"<table class='table table-sm'><tbody>{rows}</tbody></table>"
@@ -265,11 +265,11 @@ class WinbackSequence(models.Model):
         return self._action_done()
 
     def _action_done(self):
-        """End the sequence cleanly: nothing more is sent, running customers
+        """End the campaign cleanly: nothing more is sent, running customers
         leave it as cancelled."""
         self.write({"state": "done"})
         enrollments = self.env["winback.enrollment"].search(
-            [("sequence_id", "in", self.ids), ("state", "=", "running")]
+            [("campaign_id", "in", self.ids), ("state", "=", "running")]
         )
         enrollments._cancel()
         return True
@@ -279,8 +279,8 @@ class WinbackSequence(models.Model):
         return self._action_enroll_now()
 
     def _action_enroll_now(self):
-        for sequence in self:
-            sequence._enroll()
+        for campaign in self:
+            campaign._enroll()
         return True
 
     def action_send_test(self):
@@ -367,12 +367,12 @@ class WinbackSequence(models.Model):
     def _check_startable(self):
         if not self.segment_ids:
             raise UserError(
-                self.env._("Sequence %(name)s has no segment.", name=self.name)
+                self.env._("Campaign %(name)s has no segment.", name=self.name)
             )
         if not 2 <= len(self.step_ids) <= 3:
             raise UserError(
                 self.env._(
-                    "A win-back sequence has two or three messages: %(name)s has "
+                    "A win-back campaign has two or three messages: %(name)s has "
                     "%(count)s.",
                     name=self.name,
                     count=len(self.step_ids),
@@ -392,17 +392,17 @@ class WinbackSequence(models.Model):
 
     def _alert_responsible(self, note):
         """Put a to-do on the responsible and a note in the chatter."""
-        for sequence in self:
-            sequence.message_post(body=note, subtype_xmlid="mail.mt_note")
-            sequence.activity_schedule(
+        for campaign in self:
+            campaign.message_post(body=note, subtype_xmlid="mail.mt_note")
+            campaign.activity_schedule(
                 "mail.mail_activity_data_todo",
-                summary=self.env._("Win-back sequence needs attention"),
+                summary=self.env._("Win-back campaign needs attention"),
                 note=note,
-                user_id=(sequence.user_id or self.env.user).id,
+                user_id=(campaign.user_id or self.env.user).id,
             )
 
     def _eligibility_sql(self):
-        """One row per customer of the sequence's segments: (partner id,
+        """One row per customer of the campaign's segments: (partner id,
         segment id, E.164 number, last purchase date, reason), reason
         'eligible' or an INELIGIBLE_REASONS code."""
         self.ensure_one()
@@ -434,7 +434,7 @@ class WinbackSequence(models.Model):
                         THEN 'cooldown'
                    WHEN EXISTS (SELECT 1 FROM winback_enrollment e
                                  WHERE e.partner_id = p.id
-                                   AND e.sequence_id = %(sequence)s
+                                   AND e.campaign_id = %(campaign)s
                                    AND e.create_date >= %(reentry)s)
                         THEN 'reentry'
                    ELSE 'eligible' END AS reason
@@ -445,7 +445,7 @@ class WinbackSequence(models.Model):
             key=str(self.company_id.id),
             company=self.company_id.id,
             segments=self.segment_ids.ids,
-            sequence=self.id,
+            campaign=self.id,
             live=LIVE_STATES,
             cooldown=now - timedelta(days=self.cooldown_days),
             reentry=now - timedelta(days=self.reentry_days),
@@ -465,12 +465,12 @@ class WinbackSequence(models.Model):
     @api.model
     def _cron_enroll(self):
         """Daily, after the segment recompute: enroll the eligible customers
-        of every running sequence, within each sequence's daily cap."""
-        sequences = self.search([("state", "=", "running")])
-        for done, sequence in enumerate(sequences, 1):
-            sequence._enroll_retrying()
+        of every running campaign, within each campaign's daily cap."""
+        campaigns = self.search([("state", "=", "running")])
+        for done, campaign in enumerate(campaigns, 1):
+            campaign._enroll_retrying()
             self.env["ir.cron"]._notify_progress(
-                done=done, remaining=len(sequences) - done
+                done=done, remaining=len(campaigns) - done
             )
             commit_batch(self.env.cr)
 
@@ -478,16 +478,16 @@ class WinbackSequence(models.Model):
         """Enroll, starting again on a fresh snapshot when a concurrent
         transaction enrolled some of the same customers meanwhile (the
         database refuses the second live enrollment with a serialization
-        failure). The previous sequences of the cron run are committed."""
+        failure). The previous campaigns of the cron run are committed."""
         return retry_serialization_failure(
             self.env.cr,
             self._enroll,
             ENROLL_ATTEMPTS,
-            f"Win-back sequence {self.id} enrollment",
+            f"Win-back campaign {self.id} enrollment",
         )
 
     def _enroll(self):
-        """Set-based enrollment of this sequence's eligible customers.
+        """Set-based enrollment of this campaign's eligible customers.
 
         The most recently lapsed (latest last purchase) come first, whatever
         their segment (the seed's lesson: recent inactives answer best), so
@@ -503,13 +503,13 @@ class WinbackSequence(models.Model):
         if self.daily_cap:
             today_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
             enrolled_today = self.env["winback.enrollment"].search_count(
-                [("sequence_id", "=", self.id), ("create_date", ">=", today_start)]
+                [("campaign_id", "=", self.id), ("create_date", ">=", today_start)]
             )
             cap = max(self.daily_cap - enrolled_today, 0)
             if not cap:
                 return 0
         first_step = self.step_ids[0]
-        # Two enrollments of one sequence (the cron and *Enroll now*) wait for
+        # Two enrollments of one campaign (the cron and *Enroll now*) wait for
         # each other here. The snapshot is older than this lock (Odoo runs
         # REPEATABLE READ), so this alone does not see what the other one
         # enrolled: the partial unique index on live enrollments does. The
@@ -517,19 +517,19 @@ class WinbackSequence(models.Model):
         # this snapshot's view, and PostgreSQL raises a serialization failure
         # when the conflicting enrollment is newer than the snapshot: the
         # transaction starts again (Odoo retries requests, the cron retries
-        # the sequence) and then sees it.
+        # the campaign) and then sees it.
         self.env.cr.execute(
-            "SELECT id FROM winback_sequence WHERE id = %s FOR UPDATE", [self.id]
+            "SELECT id FROM winback_campaign WHERE id = %s FOR UPDATE", [self.id]
         )
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
                 """
                 INSERT INTO winback_enrollment
-                       (partner_id, sequence_id, company_id, segment_id, state,
+                       (partner_id, campaign_id, company_id, segment_id, state,
                         is_holdout, phone_e164, step_id, next_send_at,
                         create_uid, write_uid, create_date, write_date)
-                SELECT c.id, %(sequence)s, %(company)s, c.segment_id,
+                SELECT c.id, %(campaign)s, %(company)s, c.segment_id,
                        CASE WHEN c.holdout THEN 'holdout' ELSE 'running' END,
                        c.holdout, c.phone_sanitized,
                        CASE WHEN c.holdout THEN NULL ELSE %(step)s END,
@@ -537,7 +537,7 @@ class WinbackSequence(models.Model):
                        %(uid)s, %(uid)s, %(now)s, %(now)s
                   FROM (
                       SELECT e.id, e.segment_id, e.phone_sanitized,
-                             mod(abs(hashtext(e.id || ':' || %(sequence)s || ':'
+                             mod(abs(hashtext(e.id || ':' || %(campaign)s || ':'
                                               || %(seed)s)), 10000)
                                  < %(holdout)s AS holdout
                         FROM (%(eligibility)s) e
@@ -547,7 +547,7 @@ class WinbackSequence(models.Model):
                   ) c
                 ON CONFLICT DO NOTHING
                 """,
-                sequence=self.id,
+                campaign=self.id,
                 company=self.company_id.id,
                 step=first_step.id,
                 first_send=now + timedelta(days=first_step.delay_days),
@@ -561,5 +561,5 @@ class WinbackSequence(models.Model):
         )
         count = self.env.cr.rowcount
         self.env["winback.enrollment"].invalidate_model()
-        _logger.info("Win-back sequence %s: %s customers enrolled", self.id, count)
+        _logger.info("Win-back campaign %s: %s customers enrolled", self.id, count)
         return count
