@@ -7,10 +7,40 @@ from odoo.service.model import retrying
 from odoo.tests import freeze_time, new_test_user, tagged
 from odoo.tools import config, mute_logger
 
-from odoo.addons.winback_whatsapp.models import winback_segment_recompute
+from odoo.addons.winback_whatsapp.models import (
+    winback_enrollment,
+    winback_segment_recompute,
+)
 
 from .common import WinbackCase, run_job
 from .test_send import WinbackSendCase
+
+
+def process_cron(case, xmlid):
+    """Run the scheduled action ``xmlid`` as an Odoo cron worker does, in
+    cursors of its own (test mode, as Odoo's cron tests): ir.cron calls it
+    again while it reports work remaining, at most 10 times a run. Returns
+    the progress records of the run, one per call."""
+    cron = case.env.ref(xmlid)
+    Progress = case.env["ir.cron.progress"]
+    before = Progress.search([("cron_id", "=", cron.id)])
+    job = {
+        **cron.read(load=None)[0],
+        **{"done": 0, "remaining": 0, "timed_out_counter": 0},
+    }
+    case.env.flush_all()
+    registry = case.registry
+    entered = registry.test_cr is None
+    if entered:
+        registry.enter_test_mode(case.cr)
+    try:
+        with registry.cursor() as cron_cr:
+            registry["ir.cron"]._process_job(registry.db_name, cron_cr, job)
+    finally:
+        if entered:
+            registry.leave_test_mode()
+    case.env.invalidate_all()
+    return Progress.search([("cron_id", "=", cron.id)], order="id") - before
 
 
 @tagged("post_install", "-at_install")
@@ -421,3 +451,38 @@ class TestCronBudget(WinbackCase):
             .get_param(winback_segment_recompute.PARAM_CHECKPOINT)
         )
         self.assertTrue(checkpoint)  # resumes from there on the next run
+
+
+@tagged("post_install", "-at_install")
+class TestCronChunks(WinbackSendCase):
+    """The crons work in chunks, committed one by one: each call reports
+    what remains, and ir.cron calls again until nothing does."""
+
+    def test_enroll_cron_one_campaign_per_call(self):
+        other = self.campaign.copy(
+            {"name": "Cooling news", "segment_ids": [(6, 0, self.cooling.ids)]}
+        )
+        cooling = self._customer("Franco Neri", "+39 347 765 4321", days_ago=100)
+        (self.campaign | other).action_start()
+        self.assertFalse(self.campaign.enrollment_ids | other.enrollment_ids)
+        progress = process_cron(self, "winback_whatsapp.ir_cron_winback_enroll")
+        self.assertEqual(progress.mapped("remaining"), [1, 0])
+        self.assertEqual(self.campaign.enrollment_ids.partner_id, self.roberta)
+        self.assertEqual(other.enrollment_ids.partner_id, cooling)
+        # Once a day: the next run finds nothing to do.
+        progress = process_cron(self, "winback_whatsapp.ir_cron_winback_enroll")
+        self.assertEqual(len(progress), 1)
+        self.assertEqual(len(self.campaign.enrollment_ids), 1)
+
+    def test_advance_cron_one_batch_per_call(self):
+        for index in range(4):
+            self._customer(f"Customer {index}", f"+39 333 800 00{index:02d}")
+        self.campaign.action_start()
+        self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 5)
+        with patch.object(winback_enrollment, "QUEUE_BATCH", 2):
+            progress = process_cron(self, "winback_whatsapp.ir_cron_winback_advance")
+        self.assertEqual(progress.mapped("done"), [2, 2, 1])
+        self.assertEqual(progress.mapped("remaining"), [3, 1, 0])
+        messages = self.campaign.enrollment_ids.message_ids
+        self.assertEqual(len(messages), 5)
+        self.assertEqual(set(messages.mapped("state")), {"queued"})
