@@ -244,6 +244,44 @@ class WinbackSegment(models.Model):
             )
         self.env["res.partner"].invalidate_model(["category_id"])
 
+    @api.model
+    def _sync_all_tags(self, companies):
+        """Reconcile every segment tag with the segments' members, in bulk:
+        repairs tags a user added or removed by hand."""
+        for company in companies:
+            key = str(company.id)
+            self.env.cr.execute(
+                SQL(
+                    """
+                DELETE FROM res_partner_res_partner_category_rel r
+                 USING winback_segment s, res_partner p
+                 WHERE s.company_id = %(company)s
+                   AND r.category_id = s.tag_id
+                   AND p.id = r.partner_id
+                   AND (p.winback_segment_id ->> %(key)s)::int IS DISTINCT FROM s.id
+                    """,
+                    company=company.id,
+                    key=key,
+                )
+            )
+            self.env.cr.execute(
+                SQL(
+                    """
+                INSERT INTO res_partner_res_partner_category_rel
+                            (category_id, partner_id)
+                SELECT s.tag_id, p.id
+                  FROM res_partner p
+                  JOIN winback_segment s
+                    ON s.id = (p.winback_segment_id ->> %(key)s)::int
+                 WHERE s.tag_id IS NOT NULL
+                   AND p.winback_segment_id ? %(key)s
+                ON CONFLICT DO NOTHING
+                    """,
+                    key=key,
+                )
+            )
+        self.env["res.partner"].invalidate_model(["category_id"], flush=False)
+
     def _filter_subselects(self):
         """{segment: SQL sub-select of its extra filter} for the segments
         with one. A filter that cannot be compiled any more (a field removed

@@ -113,7 +113,7 @@ class WinbackSegmentRecompute(models.AbstractModel):
                     # ir.cron calls again at once, as work remains.
                     return changed, False
         params.set_param(PARAM_CHECKPOINT, "")
-        self._sync_all_tags(companies)
+        self._segments()._sync_all_tags(companies)
         return changed, True
 
     def _recompute_incremental(self, companies, last_run):
@@ -381,43 +381,6 @@ class WinbackSegmentRecompute(models.AbstractModel):
             ON CONFLICT DO NOTHING
             """
         )
-
-    def _sync_all_tags(self, companies):
-        """Reconcile every segment tag with the segments' members, in bulk:
-        repairs tags a user added or removed by hand."""
-        for company in companies:
-            key = str(company.id)
-            self.env.cr.execute(
-                SQL(
-                    """
-                DELETE FROM res_partner_res_partner_category_rel r
-                 USING winback_segment s, res_partner p
-                 WHERE s.company_id = %(company)s
-                   AND r.category_id = s.tag_id
-                   AND p.id = r.partner_id
-                   AND (p.winback_segment_id ->> %(key)s)::int IS DISTINCT FROM s.id
-                    """,
-                    company=company.id,
-                    key=key,
-                )
-            )
-            self.env.cr.execute(
-                SQL(
-                    """
-                INSERT INTO res_partner_res_partner_category_rel
-                            (category_id, partner_id)
-                SELECT s.tag_id, p.id
-                  FROM res_partner p
-                  JOIN winback_segment s
-                    ON s.id = (p.winback_segment_id ->> %(key)s)::int
-                 WHERE s.tag_id IS NOT NULL
-                   AND p.winback_segment_id ? %(key)s
-                ON CONFLICT DO NOTHING
-                    """,
-                    key=key,
-                )
-            )
-        self.env["res.partner"].invalidate_model(["category_id"], flush=False)
 
     def _segments(self):
         return self.env["winback.segment"].sudo()
