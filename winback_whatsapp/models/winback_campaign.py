@@ -305,15 +305,7 @@ class WinbackCampaign(models.Model):
             )
         Message = self.env["winback.message"].sudo()
         if "marketing" in self.step_ids.template_id.mapped("category"):
-            # mail.thread.phone tells whether the number is blacklisted.
-            blacklisted = (
-                {partner.phone_sanitized}
-                if partner.phone_sanitized_blacklisted
-                else set()
-            )
-            refusal = Message._marketing_refusal(
-                partner, partner.phone_sanitized, blacklisted
-            )
+            refusal = Message._marketing_refusal(partner, partner.phone_sanitized)
             if refusal:
                 raise UserError(
                     self.env._(
