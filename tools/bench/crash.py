@@ -64,8 +64,9 @@ def main():
             campaign = whatsapp_audience(
                 env, options.messages, base_url, TOKEN, PHONE_NUMBER_ID
             )
-            campaign._enroll()
-            env["winback.enrollment"]._queue_due_messages()
+            env["winback.enroller"]._enroll(campaign)
+            while env["winback.enrollment"]._queue_due_messages():
+                pass  # one batch per call, as the cron's calls
             # No other worker runs here: a message left 'sending' by a killed
             # worker is settled by the next run instead of 30 minutes later.
             env["ir.config_parameter"].set_param(

@@ -1,4 +1,4 @@
-"""Benchmark of the enrollment (winback.campaign._enroll): N eligible
+"""Benchmark of the enrollment (winback.enroller._enroll): N eligible
 customers generated in SQL, enrolled in one call, against a naive ORM loop on
 a sample, extrapolated."""
 
@@ -62,7 +62,7 @@ def main():
         env.cr.rollback()
     with environment(reg) as env:
         campaign = env["winback.campaign"].browse(campaign_id)
-        addon_s, enrolled = timed(campaign._enroll)
+        addon_s, enrolled = timed(env["winback.enroller"]._enroll, campaign)
     naive_est = naive_s * options.partners / options.sample
     report(
         "enroll",

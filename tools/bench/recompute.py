@@ -2,7 +2,8 @@
 
 Builds N customers and M confirmed orders in SQL (written when they were
 placed, as in a shop's history), then measures in one run:
-- the addon's full recompute from cold (winback.segment._cron_recompute);
+- the addon's full recompute from cold (winback.segment.recompute._cron_recompute,
+  called again while it reports work remaining, as ir.cron does);
 - a warm recompute after 1% of the customers bought again;
 - a bare SQL floor doing the same aggregate and update in one statement;
 - a naive ORM loop over a 10,000-customer sample, extrapolated to N.
@@ -135,7 +136,7 @@ def main():
         env.cr.execute(CLEAR_SQL)
     vacuum(options.database)
     with environment(reg) as env:
-        addon_s, _ = timed(env["winback.segment"]._cron_recompute)
+        addon_s, _ = timed(recompute_until_done, env)
         env.cr.execute(
             "SELECT count(*) FROM res_partner WHERE winback_segment_id IS NOT NULL"
         )
@@ -157,7 +158,7 @@ def main():
             {"company": env.company.id, "ids": random.Random(1).sample(ids, changed)},
         )
     with environment(reg) as env:
-        warm_s, changed_rows = timed(env["winback.segment"]._cron_recompute)
+        warm_s, changed_rows = timed(recompute_until_done, env)
 
     # Naive ORM loop over a sample, rolled back.
     with environment(reg) as env:
@@ -183,6 +184,17 @@ def main():
         addon_s=warm_s,
         pct_of_cold=100 * warm_s / addon_s,
     )
+
+
+def recompute_until_done(env):
+    """The nightly cron, called again while a full run has a checkpoint
+    (ir.cron calls it again when it reports work remaining)."""
+    Recompute = env["winback.segment.recompute"]
+    params = env["ir.config_parameter"].sudo()
+    changed = Recompute._cron_recompute()
+    while params.get_param("winback_whatsapp.recompute_checkpoint"):
+        changed += Recompute._cron_recompute()
+    return changed
 
 
 def naive_loop(env, partners):

@@ -101,8 +101,9 @@ def main():
             campaign = whatsapp_audience(
                 env, options.messages, base_url, TOKEN, PHONE_NUMBER_ID
             )
-            campaign._enroll()
-            env["winback.enrollment"]._queue_due_messages()
+            env["winback.enroller"]._enroll(campaign)
+            while env["winback.enrollment"]._queue_due_messages():
+                pass  # one batch per call, as the cron's calls
         floor = http_floor(base_url, options.floor)
         # One cron run stops starting calls after its time budget and
         # re-triggers itself: run it again, as ir.cron would, until done.

@@ -7,6 +7,8 @@ from . import winback_template_param
 from . import winback_template_button
 from . import winback_template
 from . import winback_campaign
+from . import winback_enroller
+from . import winback_segment_recompute
 from . import winback_step
 from . import winback_enrollment
 from . import winback_message

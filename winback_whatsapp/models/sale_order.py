@@ -7,7 +7,7 @@ class SaleOrder(models.Model):
     def action_confirm(self):
         res = super().action_confirm()
         self._winback_orders_changed()
-        self.env["winback.enrollment"]._register_orders(self)
+        self.env["winback.enroller"]._register_orders(self)
         return res
 
     def _action_cancel(self):
@@ -20,6 +20,6 @@ class SaleOrder(models.Model):
         in the orders' companies only."""
         for company in self.company_id:
             orders = self.filtered(lambda o, c=company: o.company_id == c)
-            self.env["winback.segment"]._recompute_partners(
+            self.env["winback.segment.recompute"]._recompute_partners(
                 orders.partner_id, companies=company
             )

@@ -1,33 +1,12 @@
-import logging
-from datetime import timedelta
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL, html_escape
+from odoo.tools import html_escape
 
 from ..tools.access import check_group
-from ..tools.cron import commit_batch, retry_serialization_failure
+from ..tools.eligibility import INELIGIBLE_REASONS
 from ..tools.notification import success
-from .winback_enrollment import LIVE_STATES
+from ..tools.send_window import customer_timezone, next_window_start
 
-_logger = logging.getLogger(__name__)
-
-# Attempts of the enroll cron on one campaign, when a concurrent enrollment
-# (another campaign, *Enroll now*) makes its snapshot stale.
-ENROLL_ATTEMPTS = 3
-
-# Why a customer of the campaign's segments is not enrolled, in the order the
-# checks apply (like the SMS composer's cancel codes).
-INELIGIBLE_REASONS = [
-    ("other_company", "Belongs to another company"),
-    ("no_consent", "No WhatsApp marketing consent"),
-    ("invalid_number", "No valid mobile or phone number"),
-    ("blacklisted", "Number blacklisted (STOP)"),
-    ("dormant", "Dormant"),
-    ("already_enrolled", "Already in a running win-back"),
-    ("cooldown", "Contacted by a win-back recently"),
-    ("reentry", "Enrolled in this campaign recently"),
-]
 MANAGER = "winback_whatsapp.group_winback_manager"
 WEEKDAY_FIELDS = [
     "window_monday",
@@ -150,6 +129,12 @@ class WinbackCampaign(models.Model):
     revenue = fields.Monetary(compute="_compute_stats")
     preview_html = fields.Html("Eligibility preview", readonly=True, copy=False)
     preview_date = fields.Datetime("Counted on", readonly=True, copy=False)
+    last_enroll_date = fields.Date(
+        "Last daily enrollment",
+        readonly=True,
+        copy=False,
+        help="The daily enroll cron enrolls a running campaign once a day.",
+    )
 
     def _compute_stats(self):
         Enrollment = self.env["winback.enrollment"]
@@ -216,7 +201,7 @@ class WinbackCampaign(models.Model):
     def _action_start(self):
         for campaign in self:
             campaign._check_startable()
-        self.write({"state": "running"})
+        self.write({"state": "running", "last_enroll_date": False})
         self._action_preview()
         self.env.ref("winback_whatsapp.ir_cron_winback_enroll")._trigger()
         return True
@@ -231,7 +216,11 @@ class WinbackCampaign(models.Model):
         every opening of the form."""
         labels = dict(INELIGIBLE_REASONS, eligible=self.env._("Eligible"))
         for campaign in self:
-            counts = campaign._eligibility_counts() if campaign.segment_ids else {}
+            counts = (
+                self.env["winback.enroller"]._eligibility_counts(campaign)
+                if campaign.segment_ids
+                else {}
+            )
             rows = "".join(
                 f"<tr><td>{html_escape(labels[reason])}</td>"
                 f"<td class='text-end'>{counts[reason]}</td></tr>"
@@ -279,8 +268,9 @@ class WinbackCampaign(models.Model):
         return self._action_enroll_now()
 
     def _action_enroll_now(self):
+        Enroller = self.env["winback.enroller"]
         for campaign in self:
-            campaign._enroll()
+            Enroller._enroll(campaign)
         return True
 
     def action_send_test(self):
@@ -401,165 +391,12 @@ class WinbackCampaign(models.Model):
                 user_id=(campaign.user_id or self.env.user).id,
             )
 
-    def _eligibility_sql(self):
-        """One row per customer of the campaign's segments: (partner id,
-        segment id, E.164 number, last purchase date, reason), reason
-        'eligible' or an INELIGIBLE_REASONS code."""
+    def _next_send_time(self, partner, number, when):
+        """The first moment at or after ``when`` (naive UTC) inside this
+        campaign's send window, in the customer's time zone: the partner's,
+        else their number's (E.164), else the company's."""
         self.ensure_one()
-        now = fields.Datetime.now()
-        return SQL(
-            """
-            SELECT p.id, (p.winback_segment_id ->> %(key)s)::int AS segment_id,
-                   p.phone_sanitized,
-                   (p.winback_last_order_date ->> %(key)s)::date AS last_date,
-                   CASE
-                   WHEN p.company_id IS NOT NULL AND p.company_id <> %(company)s
-                        THEN 'other_company'
-                   WHEN p.winback_consent_date IS NULL
-                        OR COALESCE(p.winback_consent_source, '') = ''
-                        THEN 'no_consent'
-                   WHEN p.phone_sanitized IS NULL THEN 'invalid_number'
-                   WHEN EXISTS (SELECT 1 FROM phone_blacklist bl
-                                 WHERE bl.number = p.phone_sanitized AND bl.active)
-                        THEN 'blacklisted'
-                   WHEN p.winback_dormant THEN 'dormant'
-                   WHEN EXISTS (SELECT 1 FROM winback_enrollment e
-                                 WHERE e.partner_id = p.id
-                                   AND e.state IN %(live)s)
-                        THEN 'already_enrolled'
-                   WHEN EXISTS (SELECT 1 FROM winback_message m
-                                 WHERE m.partner_id = p.id
-                                   AND m.direction = 'outbound'
-                                   AND m.sent_at >= %(cooldown)s)
-                        THEN 'cooldown'
-                   WHEN EXISTS (SELECT 1 FROM winback_enrollment e
-                                 WHERE e.partner_id = p.id
-                                   AND e.campaign_id = %(campaign)s
-                                   AND e.create_date >= %(reentry)s)
-                        THEN 'reentry'
-                   ELSE 'eligible' END AS reason
-              FROM res_partner p
-             WHERE p.active
-               AND (p.winback_segment_id ->> %(key)s)::int = ANY(%(segments)s)
-            """,
-            key=str(self.company_id.id),
-            company=self.company_id.id,
-            segments=self.segment_ids.ids,
-            campaign=self.id,
-            live=LIVE_STATES,
-            cooldown=now - timedelta(days=self.cooldown_days),
-            reentry=now - timedelta(days=self.reentry_days),
+        tz = customer_timezone(partner.tz, number, self.company_id.partner_id.tz)
+        return next_window_start(
+            when, tz, self.window_start, self.window_end, self._window_weekdays()
         )
-
-    def _eligibility_counts(self):
-        self.ensure_one()
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                "SELECT reason, count(*) FROM (%s) rows GROUP BY reason",
-                self._eligibility_sql(),
-            )
-        )
-        return dict(self.env.cr.fetchall())
-
-    @api.model
-    def _cron_enroll(self):
-        """Daily, after the segment recompute: enroll the eligible customers
-        of every running campaign, within each campaign's daily cap."""
-        campaigns = self.search([("state", "=", "running")])
-        for done, campaign in enumerate(campaigns, 1):
-            campaign._enroll_retrying()
-            self.env["ir.cron"]._notify_progress(
-                done=done, remaining=len(campaigns) - done
-            )
-            commit_batch(self.env.cr)
-
-    def _enroll_retrying(self):
-        """Enroll, starting again on a fresh snapshot when a concurrent
-        transaction enrolled some of the same customers meanwhile (the
-        database refuses the second live enrollment with a serialization
-        failure). The previous campaigns of the cron run are committed."""
-        return retry_serialization_failure(
-            self.env.cr,
-            self._enroll,
-            ENROLL_ATTEMPTS,
-            f"Win-back campaign {self.id} enrollment",
-        )
-
-    def _enroll(self):
-        """Set-based enrollment of this campaign's eligible customers.
-
-        The most recently lapsed (latest last purchase) come first, whatever
-        their segment (the seed's lesson: recent inactives answer best), so
-        the daily cap keeps the best prospects. A seeded hash draws the
-        holdout group, so the draw is reproducible and independent of the
-        order of enrollment.
-        """
-        self.ensure_one()
-        if self.state != "running" or not self.step_ids:
-            return 0
-        now = fields.Datetime.now()
-        cap = None
-        if self.daily_cap:
-            today_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            enrolled_today = self.env["winback.enrollment"].search_count(
-                [("campaign_id", "=", self.id), ("create_date", ">=", today_start)]
-            )
-            cap = max(self.daily_cap - enrolled_today, 0)
-            if not cap:
-                return 0
-        first_step = self.step_ids[0]
-        # Two enrollments of one campaign (the cron and *Enroll now*) wait for
-        # each other here. The snapshot is older than this lock (Odoo runs
-        # REPEATABLE READ), so this alone does not see what the other one
-        # enrolled: the partial unique index on live enrollments does. The
-        # INSERT skips a customer already live in a committed enrollment of
-        # this snapshot's view, and PostgreSQL raises a serialization failure
-        # when the conflicting enrollment is newer than the snapshot: the
-        # transaction starts again (Odoo retries requests, the cron retries
-        # the campaign) and then sees it.
-        self.env.cr.execute(
-            "SELECT id FROM winback_campaign WHERE id = %s FOR UPDATE", [self.id]
-        )
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                """
-                INSERT INTO winback_enrollment
-                       (partner_id, campaign_id, company_id, segment_id, state,
-                        is_holdout, phone_e164, step_id, next_send_at,
-                        create_uid, write_uid, create_date, write_date)
-                SELECT c.id, %(campaign)s, %(company)s, c.segment_id,
-                       CASE WHEN c.holdout THEN 'holdout' ELSE 'running' END,
-                       c.holdout, c.phone_sanitized,
-                       CASE WHEN c.holdout THEN NULL ELSE %(step)s END,
-                       CASE WHEN c.holdout THEN NULL ELSE %(first_send)s END,
-                       %(uid)s, %(uid)s, %(now)s, %(now)s
-                  FROM (
-                      SELECT e.id, e.segment_id, e.phone_sanitized,
-                             mod(abs(hashtext(e.id || ':' || %(campaign)s || ':'
-                                              || %(seed)s)), 10000)
-                                 < %(holdout)s AS holdout
-                        FROM (%(eligibility)s) e
-                       WHERE e.reason = 'eligible'
-                    ORDER BY e.last_date DESC NULLS LAST, e.id
-                       LIMIT %(cap)s
-                  ) c
-                ON CONFLICT DO NOTHING
-                """,
-                campaign=self.id,
-                company=self.company_id.id,
-                step=first_step.id,
-                first_send=now + timedelta(days=first_step.delay_days),
-                uid=self.env.uid,
-                now=now,
-                seed=self.holdout_seed,
-                holdout=round(self.holdout_percent * 100),
-                eligibility=self._eligibility_sql(),
-                cap=cap,
-            )
-        )
-        count = self.env.cr.rowcount
-        self.env["winback.enrollment"].invalidate_model()
-        _logger.info("Win-back campaign %s: %s customers enrolled", self.id, count)
-        return count

@@ -11,8 +11,6 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..tools.access import check_group
-from ..tools.cron import commit_batch
-from ..tools.send_window import customer_timezone, next_window_start
 
 _logger = logging.getLogger(__name__)
 
@@ -140,51 +138,6 @@ class WinbackEnrollment(models.Model):
             "domain": [("enrollment_id", "=", self.id)],
         }
 
-    @api.model
-    def _register_orders(self, orders):
-        """Purchase exit: a confirmed order of an enrolled customer (or of
-        anyone of their commercial entity) ends the campaign and stops its
-        messages. Within the attribution window it converts the enrollment
-        and records the revenue; after it, the enrollment ends as bought,
-        not counted as a conversion. Holdout customers are measured the same
-        way, for the lift. A customer who replied and then buys within the
-        window converts."""
-        for order in orders.filtered(lambda o: o.state == "sale"):
-            family = self.env["res.partner"].search(
-                [
-                    (
-                        "commercial_partner_id",
-                        "=",
-                        order.partner_id.commercial_partner_id.id,
-                    )
-                ]
-            )
-            candidates = self.sudo().search(
-                [
-                    ("partner_id", "in", family.ids),
-                    ("company_id", "=", order.company_id.id),
-                    ("state", "in", (*LIVE_STATES, "replied")),
-                ]
-            )
-            for enrollment in candidates:
-                campaign = enrollment.campaign_id
-                start = enrollment.last_sent_at or enrollment.create_date
-                if order.date_order > start + timedelta(days=campaign.attribution_days):
-                    if enrollment.state in LIVE_STATES:
-                        enrollment._end("bought", outcome_date=order.date_order)
-                    continue
-                enrollment._end(
-                    "converted",
-                    order_id=order.id,
-                    revenue=order.currency_id._convert(
-                        order.amount_untaxed,
-                        enrollment.currency_id,
-                        order.company_id,
-                        order.date_order.date(),
-                    ),
-                )
-        return True
-
     def _cancel(self):
         self._end("cancelled")
 
@@ -210,44 +163,65 @@ class WinbackEnrollment(models.Model):
 
     @api.model
     def _cron_advance(self):
-        """Every few minutes: queue the messages that are due, and end the
-        campaigns of customers who stayed silent after the last call."""
-        self._queue_due_messages()
-        self._mark_dormant()
+        """Every few minutes: queue the messages that are due, one batch per
+        call, committed; ``ir.cron`` calls again while some remain. Once none
+        remains, end the campaigns of customers who stayed silent after the
+        last call."""
+        claimed = self._queue_due_messages()
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+        remaining = self._count_due()
+        if not remaining:
+            self.env["winback.enroller"]._mark_dormant()
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        self.env["ir.cron"]._notify_progress(done=claimed, remaining=remaining)
+
+    def _due_sql(self, select, tail=None):
+        """``select`` over the running enrollments due for their next step."""
+        return SQL(
+            """
+            SELECT %s FROM winback_enrollment e
+              JOIN winback_campaign s ON s.id = e.campaign_id
+             WHERE e.state = 'running' AND s.state = 'running'
+               AND e.step_id IS NOT NULL AND e.next_send_at <= %s
+            %s
+            """,
+            select,
+            fields.Datetime.now(),
+            tail or SQL(),
+        )
+
+    @api.model
+    def _count_due(self):
+        """How many running enrollments are due for their next step."""
+        self.env.flush_all()
+        self.env.cr.execute(self._due_sql(SQL("count(*)")))
+        return self.env.cr.fetchone()[0]
 
     @api.model
     def _queue_due_messages(self):
-        """Queue the next step's message of running enrollments that are due,
-        scheduled inside the campaign's send window in the customer's time
-        zone. Enrollments are claimed with SKIP LOCKED: several workers share
-        the work; the unique (enrollment, step) index forbids a second copy.
+        """Queue the next step's message of one batch of running enrollments
+        that are due, scheduled inside the campaign's send window in the
+        customer's time zone; returns how many enrollments were claimed.
+        Enrollments are claimed with SKIP LOCKED: several workers share the
+        work; the unique (enrollment, step) index forbids a second copy.
 
         Idempotent: a step whose message already exists is not queued again,
         the enrollment just stops being due. An enrollment that cannot be
         queued fails alone, with its reason, and never blocks the others."""
-        queued = 0
-        while True:
-            self.env.flush_all()
-            self.env.cr.execute(
+        self.env.flush_all()
+        self.env.cr.execute(
+            self._due_sql(
+                SQL("e.id"),
                 SQL(
-                    """
-                    SELECT e.id FROM winback_enrollment e
-                      JOIN winback_campaign s ON s.id = e.campaign_id
-                     WHERE e.state = 'running' AND s.state = 'running'
-                       AND e.step_id IS NOT NULL AND e.next_send_at <= %s
-                     ORDER BY e.next_send_at, e.id
-                     LIMIT %s
-                       FOR UPDATE OF e SKIP LOCKED
-                    """,
-                    fields.Datetime.now(),
+                    "ORDER BY e.next_send_at, e.id LIMIT %s "
+                    "FOR UPDATE OF e SKIP LOCKED",
                     QUEUE_BATCH,
-                )
+                ),
             )
-            enrollments = self.browse(row[0] for row in self.env.cr.fetchall())
-            if not enrollments:
-                return queued
-            queued += enrollments._queue_claimed()
-            commit_batch(self.env.cr)
+        )
+        enrollments = self.browse(row[0] for row in self.env.cr.fetchall())
+        enrollments._queue_claimed()
+        return len(enrollments)
 
     def _queue_claimed(self):
         """Queue the current step of these claimed enrollments; returns how
@@ -322,15 +296,8 @@ class WinbackEnrollment(models.Model):
         self.ensure_one()
         campaign = self.campaign_id
         partner = self.partner_id
-        tz = customer_timezone(
-            partner.tz, self.phone_e164, campaign.company_id.partner_id.tz
-        )
-        scheduled = next_window_start(
-            max(self.next_send_at, fields.Datetime.now()),
-            tz,
-            campaign.window_start,
-            campaign.window_end,
-            campaign._window_weekdays(),
+        scheduled = campaign._next_send_time(
+            partner, self.phone_e164, max(self.next_send_at, fields.Datetime.now())
         )
         return {
             "direction": "outbound",
@@ -369,30 +336,6 @@ class WinbackEnrollment(models.Model):
                 }
             )
         return True
-
-    @api.model
-    def _mark_dormant(self):
-        """Silence exit: no reply within the grace period after the last step
-        makes the enrollment and the customer dormant, for good."""
-        self.env.flush_all()
-        self.env.cr.execute(
-            """
-            SELECT e.id FROM winback_enrollment e
-              JOIN winback_campaign s ON s.id = e.campaign_id
-             WHERE e.state = 'running' AND e.step_id IS NULL
-               AND e.last_sent_at IS NOT NULL
-               AND e.last_sent_at + make_interval(days => s.grace_days) <= %s
-               AND NOT EXISTS (SELECT 1 FROM winback_message m
-                                WHERE m.enrollment_id = e.id
-                                  AND m.state IN ('queued', 'sending'))
-               FOR UPDATE OF e SKIP LOCKED
-            """,
-            [fields.Datetime.now()],
-        )
-        enrollments = self.browse(row[0] for row in self.env.cr.fetchall())
-        enrollments.write({"state": "dormant", "outcome_date": fields.Datetime.now()})
-        enrollments.partner_id.write({"winback_dormant": True})
-        return enrollments
 
     # WEBHOOK
 

@@ -12,7 +12,6 @@ from odoo.tools import SQL, plaintext2html
 
 from ..tools.access import check_group
 from ..tools.cron import commit_batch
-from ..tools.send_window import customer_timezone, next_window_start
 from ..tools.stop_keywords import is_start, is_stop, normalize
 from ..tools.wa_number import wa_id_to_e164
 from ..tools.whatsapp_api import RETRYABLE_CODES, WhatsAppError
@@ -361,16 +360,7 @@ class WinbackMessage(models.Model):
         campaign = self.enrollment_id.campaign_id
         if not campaign:
             return now
-        tz = customer_timezone(
-            self.partner_id.tz, self.phone_e164, campaign.company_id.partner_id.tz
-        )
-        return next_window_start(
-            now,
-            tz,
-            campaign.window_start,
-            campaign.window_end,
-            campaign._window_weekdays(),
-        )
+        return campaign._next_send_time(self.partner_id, self.phone_e164, now)
 
     def _render_template(self):
         """Render the template's parameters in the message's own company;

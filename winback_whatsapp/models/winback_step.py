@@ -24,10 +24,6 @@ class WinbackStep(models.Model):
         "winback.template", required=True, ondelete="restrict", check_company=True
     )
     lever = fields.Selection(LEVERS, required=True, default="news")
-    is_last_call = fields.Boolean(
-        "Last call",
-        help="The final message: silence after it makes the customer dormant.",
-    )
     preview = fields.Text(
         compute="_compute_preview",
         help="The message as a sample customer of the campaign would read it.",

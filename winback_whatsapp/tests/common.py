@@ -129,7 +129,6 @@ class WinbackDataMixin:
                     "name": "Last call",
                     "delay_days": 3,
                     "template_id": cls.template.id,
-                    "is_last_call": True,
                 },
             ]
         )

@@ -7,10 +7,40 @@ from odoo.service.model import retrying
 from odoo.tests import freeze_time, new_test_user, tagged
 from odoo.tools import config, mute_logger
 
-from odoo.addons.winback_whatsapp.models import winback_segment
+from odoo.addons.winback_whatsapp.models import (
+    winback_enrollment,
+    winback_segment_recompute,
+)
 
-from .common import WinbackCase
+from .common import WinbackCase, run_job
 from .test_send import WinbackSendCase
+
+
+def process_cron(case, xmlid):
+    """Run the scheduled action ``xmlid`` as an Odoo cron worker does, in
+    cursors of its own (test mode, as Odoo's cron tests): ir.cron calls it
+    again while it reports work remaining, at most 10 times a run. Returns
+    the progress records of the run, one per call."""
+    cron = case.env.ref(xmlid)
+    Progress = case.env["ir.cron.progress"]
+    before = Progress.search([("cron_id", "=", cron.id)])
+    job = {
+        **cron.read(load=None)[0],
+        **{"done": 0, "remaining": 0, "timed_out_counter": 0},
+    }
+    case.env.flush_all()
+    registry = case.registry
+    entered = registry.test_cr is None
+    if entered:
+        registry.enter_test_mode(case.cr)
+    try:
+        with registry.cursor() as cron_cr:
+            registry["ir.cron"]._process_job(registry.db_name, cron_cr, job)
+    finally:
+        if entered:
+            registry.leave_test_mode()
+    case.env.invalidate_all()
+    return Progress.search([("cron_id", "=", cron.id)], order="id") - before
 
 
 @tagged("post_install", "-at_install")
@@ -118,8 +148,8 @@ class TestConcurrentEnroll(WinbackCase):
             env1 = api.Environment(cr1, api.SUPERUSER_ID, {})
             env2 = api.Environment(cr2, api.SUPERUSER_ID, {})
             for env in (env1, env2):
-                counts = (
-                    env["winback.campaign"].browse(campaign_id)._eligibility_counts()
+                counts = env["winback.enroller"]._eligibility_counts(
+                    env["winback.campaign"].browse(campaign_id)
                 )
                 self.assertEqual(counts.get("eligible"), 1)
             env1["winback.campaign"].browse(campaign_id).action_enroll_now()
@@ -153,7 +183,7 @@ class TestConcurrentEnroll(WinbackCase):
             )
 
         def cron(env):
-            env["winback.campaign"]._cron_enroll()
+            env["winback.enroller"]._cron_enroll()
 
         self.assertEqual(self._race(seq1, cron), [seq1])
 
@@ -170,7 +200,7 @@ class TestQueueSafety(WinbackSendCase):
             {"next_send_at": fields.Datetime.now() - timedelta(hours=1)}
         )
         other = self._customer("Franco Neri", "+39 347 765 4321")
-        self.campaign._enroll()
+        self.env["winback.enroller"]._enroll(self.campaign)
         self.env["winback.enrollment"]._queue_due_messages()
         self.assertEqual(enrollment.message_ids, message)
         self.assertFalse(enrollment.next_send_at)
@@ -189,7 +219,7 @@ class TestQueueSafety(WinbackSendCase):
         good = self._customer("Franco Neri", "+39 347 765 4321")
         bad = self._customer("Laura Verdi", "+39 345 111 2222")
         self.campaign.action_start()
-        self.campaign._enroll()
+        self.env["winback.enroller"]._enroll(self.campaign)
         Enrollment = self.env["winback.enrollment"]
         prepare = type(Enrollment)._prepare_message_vals
 
@@ -202,7 +232,7 @@ class TestQueueSafety(WinbackSendCase):
             patch.object(type(Enrollment), "_prepare_message_vals", broken),
             mute_logger("odoo.addons.winback_whatsapp.models.winback_enrollment"),
         ):
-            Enrollment._cron_advance()
+            run_job(self, "winback.enrollment", "_cron_advance")
         by_partner = {e.partner_id: e for e in self.campaign.enrollment_ids}
         self.assertEqual(by_partner[self.roberta].message_ids.state, "queued")
         self.assertEqual(by_partner[good].message_ids.state, "queued")
@@ -227,10 +257,10 @@ class TestEnrollOrder(WinbackSendCase):
         lapsed_70 = self._customer("Lapsed 70", "+39 333 100 0070", days_ago=70)
         lapsed_62 = self._customer("Lapsed 62", "+39 333 100 0062", days_ago=62)
         self.campaign.action_start()
-        self.assertEqual(self.campaign._enroll(), 2)
+        self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 2)
         self.assertEqual(self.campaign.enrollment_ids.partner_id, lapsed_62 | lapsed_70)
         with freeze_time(datetime.now() + timedelta(days=1)):
-            self.assertEqual(self.campaign._enroll(), 2)
+            self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 2)
         self.assertEqual(
             self.campaign.enrollment_ids.partner_id,
             lapsed_62 | lapsed_70 | lapsed_85 | lapsed_95,
@@ -268,7 +298,7 @@ class TestPurchaseEndsSequence(WinbackSendCase):
             self._customer(f"Holdout {i}", f"+39 333 300 00{i:02d}") for i in range(12)
         ]
         self.campaign.action_start()
-        self.campaign._enroll()
+        self.env["winback.enroller"]._enroll(self.campaign)
         holdout = self.campaign.enrollment_ids.filtered("is_holdout")[:1]
         self.assertIn(holdout.partner_id, partners)
         with freeze_time(datetime.now() + timedelta(days=30)):
@@ -290,7 +320,7 @@ class TestSegmentFilterSafety(WinbackCase):
         )
         cls.customer = cls._partner("Giulia Rossi")
         cls._order(cls.customer, days_ago=70)
-        cls.Segment._recompute_partners(cls.customer)
+        cls.env["winback.segment.recompute"]._recompute_partners(cls.customer)
 
     def _break(self, segment, domain="[('x_removed_field', '=', True)]"):
         self.env.flush_all()
@@ -359,7 +389,7 @@ class TestSegmentFilterSafety(WinbackCase):
         with mute_logger(
             "odoo.addons.winback_whatsapp.models.winback_segment", "odoo.sql_db"
         ):
-            self.Segment._cron_recompute()
+            run_job(self, "winback.segment.recompute", "_cron_recompute")
         self.assertFalse(self.lukewarm.active)
         self.assertIn("escape character", self.lukewarm.filter_error)
         self.assertFalse(self.customer.winback_segment_id)
@@ -375,7 +405,7 @@ class TestSegmentFilterSafety(WinbackCase):
         )
         other.invalidate_recordset()
         with mute_logger("odoo.addons.winback_whatsapp.models.winback_segment"):
-            self.Segment._cron_recompute()
+            run_job(self, "winback.segment.recompute", "_cron_recompute")
         self.assertFalse(self.cooling.active)
         self.assertEqual(other.winback_segment_id, self.cold)
 
@@ -391,30 +421,68 @@ class TestCronBudget(WinbackCase):
             limit = config["limit_time_real"] or 120
         limit = min(limit, 120)
         clock = {"now": 1000.0}
-        recompute_chunk = type(self.Segment)._recompute_chunk
+        Recompute = type(self.env["winback.segment.recompute"])
+        recompute_chunk = Recompute._recompute_chunk
 
-        def slow_chunk(segment, *args, **kwargs):
+        def slow_chunk(engine, *args, **kwargs):
             clock["now"] += 25.0  # every chunk takes 25 s
-            return recompute_chunk(segment, *args, **kwargs)
+            return recompute_chunk(engine, *args, **kwargs)
 
         self._partner("Chunked customer")
         self.env["ir.config_parameter"].sudo().set_param(
-            winback_segment.PARAM_LAST_FULL, ""
+            winback_segment_recompute.PARAM_LAST_FULL, ""
         )
         with (
-            patch.object(winback_segment, "RECOMPUTE_CHUNK", 1),
+            patch.object(winback_segment_recompute, "RECOMPUTE_CHUNK", 1),
             patch.object(
-                winback_segment, "time", SimpleNamespace(monotonic=lambda: clock["now"])
+                winback_segment_recompute,
+                "time",
+                SimpleNamespace(monotonic=lambda: clock["now"]),
             ),
-            patch.object(type(self.Segment), "_recompute_chunk", slow_chunk),
+            patch.object(Recompute, "_recompute_chunk", slow_chunk),
         ):
             started = clock["now"]
-            self.Segment._cron_recompute()
+            run_job(self, "winback.segment.recompute", "_cron_recompute")
             elapsed = clock["now"] - started
         self.assertLess(elapsed, limit)
         checkpoint = (
             self.env["ir.config_parameter"]
             .sudo()
-            .get_param(winback_segment.PARAM_CHECKPOINT)
+            .get_param(winback_segment_recompute.PARAM_CHECKPOINT)
         )
         self.assertTrue(checkpoint)  # resumes from there on the next run
+
+
+@tagged("post_install", "-at_install")
+class TestCronChunks(WinbackSendCase):
+    """The crons work in chunks, committed one by one: each call reports
+    what remains, and ir.cron calls again until nothing does."""
+
+    def test_enroll_cron_one_campaign_per_call(self):
+        other = self.campaign.copy(
+            {"name": "Cooling news", "segment_ids": [(6, 0, self.cooling.ids)]}
+        )
+        cooling = self._customer("Franco Neri", "+39 347 765 4321", days_ago=100)
+        (self.campaign | other).action_start()
+        self.assertFalse(self.campaign.enrollment_ids | other.enrollment_ids)
+        progress = process_cron(self, "winback_whatsapp.ir_cron_winback_enroll")
+        self.assertEqual(progress.mapped("remaining"), [1, 0])
+        self.assertEqual(self.campaign.enrollment_ids.partner_id, self.roberta)
+        self.assertEqual(other.enrollment_ids.partner_id, cooling)
+        # Once a day: the next run finds nothing to do.
+        progress = process_cron(self, "winback_whatsapp.ir_cron_winback_enroll")
+        self.assertEqual(len(progress), 1)
+        self.assertEqual(len(self.campaign.enrollment_ids), 1)
+
+    def test_advance_cron_one_batch_per_call(self):
+        for index in range(4):
+            self._customer(f"Customer {index}", f"+39 333 800 00{index:02d}")
+        self.campaign.action_start()
+        self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 5)
+        with patch.object(winback_enrollment, "QUEUE_BATCH", 2):
+            progress = process_cron(self, "winback_whatsapp.ir_cron_winback_advance")
+        self.assertEqual(progress.mapped("done"), [2, 2, 1])
+        self.assertEqual(progress.mapped("remaining"), [3, 1, 0])
+        messages = self.campaign.enrollment_ids.message_ids
+        self.assertEqual(len(messages), 5)
+        self.assertEqual(set(messages.mapped("state")), {"queued"})

@@ -1,18 +1,19 @@
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from unittest.mock import patch
 
 from odoo.exceptions import ValidationError
 from odoo.tests import freeze_time, tagged
 
-from odoo.addons.winback_whatsapp.models import winback_segment
+from odoo.addons.winback_whatsapp.models import winback_segment_recompute
 
-from .common import WinbackCase
+from .common import WinbackCase, run_job
 
 
 @tagged("post_install", "-at_install")
 class TestSegment(WinbackCase):
     def _recompute(self):
-        self.Segment._cron_recompute()
+        run_job(self, "winback.segment.recompute", "_cron_recompute")
 
     def test_default_segments(self):
         """A fresh install has Lukewarm 60-89 (news), Cooling 90-179 (benefit)
@@ -230,9 +231,9 @@ class TestSegment(WinbackCase):
     def test_recompute_writes_only_changes(self):
         partner = self._partner("Laura")
         self._order(partner, days_ago=70)
-        Segment = self.Segment
-        self.assertEqual(Segment._recompute_company(self.company), 1)
-        self.assertEqual(Segment._recompute_company(self.company), 0)
+        Recompute = self.env["winback.segment.recompute"]
+        self.assertEqual(Recompute._recompute_company(self.company), 1)
+        self.assertEqual(Recompute._recompute_company(self.company), 0)
 
     def test_incremental_night_picks_boundary_crossers(self):
         """After a full run, the next night only recomputes what may have
@@ -250,15 +251,16 @@ class TestSegment(WinbackCase):
                 f"UPDATE {table} SET write_date = write_date - interval '10 days'"
             )
         with freeze_time(datetime.now() + timedelta(days=1)):
-            changed = self.Segment._cron_recompute()
+            changed = run_job(self, "winback.segment.recompute", "_cron_recompute")
             self.assertEqual(changed, 1)
             self.assertEqual(crossing.winback_segment_id, self.lukewarm)
             self.assertEqual(crossing.winback_days_inactive, 60)
             self.assertEqual(steady.winback_segment_id, self.cooling)
 
     def test_full_recompute_resumes_from_checkpoint(self):
-        """Past its time budget the cron stops after a chunk, re-triggers
-        itself and resumes where it stopped."""
+        """Past its time budget a cron call stops after a chunk, tells
+        ir.cron that work remains (so that ir.cron calls it again at once)
+        and the next call resumes where it stopped."""
         partners = self.env["res.partner"]
         for index in range(6):
             partners |= self._partner(f"Customer {index}")
@@ -270,18 +272,27 @@ class TestSegment(WinbackCase):
         param = self.env["ir.config_parameter"]
         runs = 0
         with (
-            patch.object(winback_segment, "RECOMPUTE_CHUNK", chunk),
-            patch.object(winback_segment, "RECOMPUTE_TIME_BUDGET", -1),
+            patch.object(winback_segment_recompute, "RECOMPUTE_CHUNK", chunk),
+            patch.object(winback_segment_recompute, "RECOMPUTE_TIME_BUDGET", -1),
         ):
             while True:
                 runs += 1
-                self.Segment._cron_recompute()
-                if not param.get_param(winback_segment.PARAM_CHECKPOINT):
-                    break
-                self.assertTrue(
-                    self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+                # One call of the job, as ir.cron makes it: with its progress.
+                progress = self.env["ir.cron.progress"].create({"cron_id": cron.id})
+                job = SimpleNamespace(
+                    registry=self.registry,
+                    cr=self.cr,
+                    env=self.env(
+                        context=dict(self.env.context, ir_cron_progress_id=progress.id)
+                    ),
                 )
+                run_job(job, "winback.segment.recompute", "_cron_recompute")
+                if not param.get_param(winback_segment_recompute.PARAM_CHECKPOINT):
+                    self.assertFalse(progress.remaining)
+                    break
+                self.assertTrue(progress.done)
+                self.assertTrue(progress.remaining)
                 self.assertLess(runs, 10)
         self.assertGreaterEqual(runs, 3)
         self.assertEqual(partners.winback_segment_id, self.cold)
-        self.assertTrue(param.get_param(winback_segment.PARAM_LAST_FULL))
+        self.assertTrue(param.get_param(winback_segment_recompute.PARAM_LAST_FULL))

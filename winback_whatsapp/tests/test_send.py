@@ -12,7 +12,7 @@ from odoo.tools import mute_logger
 from odoo.addons.winback_whatsapp.tools.whatsapp_api import WhatsAppApi
 
 from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID, CloudApiStub
-from .common import WinbackCase
+from .common import WinbackCase, run_job
 
 
 class WinbackSendCase(WinbackCase):
@@ -81,7 +81,7 @@ class WinbackSendCase(WinbackCase):
                     (0, 0, {"name": "Offer", "template_id": cls.offer.id,
                             "lever": "offer", "delay_days": 0}),
                     (0, 0, {"name": "Last call", "template_id": cls.last_call.id,
-                            "lever": "offer", "delay_days": 3, "is_last_call": True}),
+                            "lever": "offer", "delay_days": 3}),
                 ],
             }
         )  # fmt: skip
@@ -104,14 +104,14 @@ class WinbackSendCase(WinbackCase):
             **vals,
         )
         cls._order(partner, days_ago=days_ago)
-        cls.env["winback.segment"]._recompute_partners(partner)
-        cls.env["winback.segment"]._cron_recompute()
+        cls.env["winback.segment.recompute"]._recompute_partners(partner)
+        run_job(cls, "winback.segment.recompute", "_cron_recompute")
         return partner
 
     def _start_and_queue(self, campaign=None):
         campaign = campaign or self.campaign
         campaign.action_start()
-        campaign._enroll()
+        self.env["winback.enroller"]._enroll(campaign)
         self.env["winback.enrollment"]._queue_due_messages()
         return campaign.enrollment_ids
 
@@ -181,14 +181,14 @@ class TestSend(WinbackSendCase):
             self.assertFalse(enrollment.step_id)
         self.assertEqual(len(self.stub.state.sent()), 2)
         with freeze_time(datetime.now() + timedelta(days=8)):
-            self.env["winback.enrollment"]._cron_advance()
+            run_job(self, "winback.enrollment", "_cron_advance")
             self.assertEqual(enrollment.state, "running")  # grace period
         with freeze_time(datetime.now() + timedelta(days=11)):
-            self.env["winback.enrollment"]._cron_advance()
+            run_job(self, "winback.enrollment", "_cron_advance")
         self.assertEqual(enrollment.state, "dormant")
         self.assertTrue(self.roberta.winback_dormant)
         # Dormant customers are never enrolled again.
-        enrollment.campaign_id._enroll()
+        self.env["winback.enroller"]._enroll(enrollment.campaign_id)
         self.assertEqual(len(self.campaign.enrollment_ids), 1)
 
     def test_purchase_converts_and_stops_messages(self):
@@ -232,7 +232,7 @@ class TestSend(WinbackSendCase):
         # With a fallback, the message goes out with it.
         self.offer.param_ids.filtered(lambda p: p.position == 3).fallback = "our team"
         other = self._customer("Franco Neri", "+39 347 765 4321")
-        self.campaign._enroll()
+        self.env["winback.enroller"]._enroll(self.campaign)
         self.env["winback.enrollment"]._queue_due_messages()
         self._send()
         sent = self.stub.state.sent()[-1]
@@ -285,7 +285,7 @@ class TestSend(WinbackSendCase):
              "sent_at": fields.Datetime.now() - timedelta(days=3),
              "account_id": self.account.id, "phone_e164": recent.phone_sanitized}
         )  # fmt: skip
-        counts = self.campaign._eligibility_counts()
+        counts = self.env["winback.enroller"]._eligibility_counts(self.campaign)
         self.assertEqual(
             counts,
             {
@@ -302,13 +302,18 @@ class TestSend(WinbackSendCase):
         self.assertIn("No WhatsApp marketing consent", self.campaign.preview_html)
         self.assertIn('<td class="text-end">2</td>', self.campaign.preview_html)
         self.campaign.action_start()
-        self.assertEqual(self.campaign._enroll(), 1)
+        self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 1)
         self.assertEqual(self.campaign.enrollment_ids.partner_id, self.roberta)
         # Already running in one win-back: another campaign leaves them out.
         other = self.campaign.copy({"name": "Another one"})
         other.action_start()
-        self.assertEqual(other._eligibility_counts().get("already_enrolled"), 1)
-        self.assertEqual(other._enroll(), 0)
+        self.assertEqual(
+            self.env["winback.enroller"]
+            ._eligibility_counts(other)
+            .get("already_enrolled"),
+            1,
+        )
+        self.assertEqual(self.env["winback.enroller"]._enroll(other), 0)
         self.assertEqual(P.search_count([("winback_dormant", "=", True)]), 1)
 
     def test_daily_cap_staggers_enrollment(self):
@@ -316,11 +321,11 @@ class TestSend(WinbackSendCase):
             self._customer(f"Customer {index}", f"+39 333 100 00{index:02d}")
         self.campaign.daily_cap = 2
         self.campaign.action_start()
-        self.assertEqual(self.campaign._enroll(), 2)
-        self.assertEqual(self.campaign._enroll(), 0)
+        self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 2)
+        self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 0)
         with freeze_time(datetime.now() + timedelta(days=1)):
-            self.assertEqual(self.campaign._enroll(), 2)
-            self.assertEqual(self.campaign._enroll(), 0)
+            self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 2)
+            self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 0)
         self.assertEqual(len(self.campaign.enrollment_ids), 4)
 
     def test_reentry_after_lapsing_again(self):
@@ -335,14 +340,17 @@ class TestSend(WinbackSendCase):
             "WHERE partner_id = %s",
             [self.roberta.id],
         )
-        self.env["winback.segment"]._recompute_partners(self.roberta)
+        self.env["winback.segment.recompute"]._recompute_partners(self.roberta)
         self.assertEqual(self.roberta.winback_segment_id, self.cold)
-        self.assertEqual(self.campaign._eligibility_counts(), {"reentry": 1})
+        self.assertEqual(
+            self.env["winback.enroller"]._eligibility_counts(self.campaign),
+            {"reentry": 1},
+        )
         self.env.cr.execute(
             "UPDATE winback_enrollment "
             "SET create_date = create_date - interval '91 days'"
         )
-        self.assertEqual(self.campaign._enroll(), 1)
+        self.assertEqual(self.env["winback.enroller"]._enroll(self.campaign), 1)
 
     def test_holdout_is_a_seeded_random_share(self):
         self.campaign.write({"holdout_percent": 25, "holdout_seed": 7})
@@ -362,9 +370,9 @@ class TestSend(WinbackSendCase):
         )  # fmt: skip
         orders.action_confirm()
         orders.date_order = self._days_ago(250)
-        self.Segment._cron_recompute()
+        run_job(self, "winback.segment.recompute", "_cron_recompute")
         self.campaign.action_start()
-        self.campaign._enroll()
+        self.env["winback.enroller"]._enroll(self.campaign)
         holdout = self.campaign.enrollment_ids.filtered("is_holdout")
         self.assertEqual(len(self.campaign.enrollment_ids), 401)
         self.assertTrue(70 <= len(holdout) <= 130, len(holdout))
@@ -373,7 +381,7 @@ class TestSend(WinbackSendCase):
         # The draw is reproducible.
         drawn = holdout.partner_id
         self.campaign.enrollment_ids.unlink()
-        self.campaign._enroll()
+        self.env["winback.enroller"]._enroll(self.campaign)
         self.assertEqual(
             self.campaign.enrollment_ids.filtered("is_holdout").partner_id, drawn
         )
@@ -440,7 +448,7 @@ class TestSendErrors(WinbackSendCase):
     def _queue_only(self, customer):
         """Enroll ``customer`` alone: earlier customers leave the campaign,
         so the next send is theirs."""
-        self.campaign._enroll()
+        self.env["winback.enroller"]._enroll(self.campaign)
         self.campaign.enrollment_ids.filtered(
             lambda e: e.partner_id != customer
         )._cancel()

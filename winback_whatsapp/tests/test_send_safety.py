@@ -15,6 +15,7 @@ from odoo.addons.winback_whatsapp.tools.send_window import customer_timezone
 from odoo.addons.winback_whatsapp.tools.whatsapp_api import WhatsAppApi
 
 from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID
+from .common import run_job
 from .test_send import WinbackSendCase
 
 FAST = (1, 0.5)  # connect and read timeouts of the tests that hang
@@ -148,7 +149,7 @@ class TestOutcomeUnknown(SendSafetyCase):
         ):
             with self.subTest(code=code):
                 customer = self._customer(code, f"+39 333 600 00{index:02d}")
-                self.campaign._enroll()
+                self.env["winback.enroller"]._enroll(self.campaign)
                 self.campaign.enrollment_ids.filtered(
                     lambda e, c=customer: e.partner_id != c
                 )._cancel()
@@ -230,7 +231,7 @@ class TestOneBadRecord(SendSafetyCase):
         self.campaign.action_start()
         for index in range(2):
             self._customer(f"Customer {index}", f"+39 333 700 00{index:02d}")
-        self.campaign._enroll()
+        self.env["winback.enroller"]._enroll(self.campaign)
         self.env["winback.enrollment"]._queue_due_messages()
         messages = self.campaign.enrollment_ids.message_ids
         self.assertEqual(len(messages), 3)
@@ -458,7 +459,7 @@ class TestCompanyAndTimeZone(SendSafetyCase):
         order = self._order(self.roberta, days_ago=0, confirm=False)
         order.order_line.product_id = grinder
         order.action_confirm()
-        self.env["winback.segment"]._cron_recompute()
+        run_job(self, "winback.segment.recompute", "_cron_recompute")
         message = self.env["winback.message"].create(
             {"direction": "outbound", "partner_id": self.roberta.id,
              "account_id": self.other_account.id, "company_id": self.other.id,

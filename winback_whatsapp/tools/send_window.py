@@ -72,8 +72,3 @@ def next_window_start(when, tz_name, start_hour, end_hour, weekdays):
         if candidate < closes:
             return candidate.astimezone(pytz.utc).replace(tzinfo=None)
     raise ValueError("The send window is empty.")  # unreachable with a weekday
-
-
-def is_in_window(when, tz_name, start_hour, end_hour, weekdays):
-    """Whether ``when`` (naive UTC) lies inside the send window."""
-    return next_window_start(when, tz_name, start_hour, end_hour, weekdays) == when

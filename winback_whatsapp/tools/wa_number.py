@@ -37,7 +37,12 @@ def wa_id_to_e164(wa_id):
     Known WhatsApp forms are rewritten to the number's E.164 form; anything
     else keeps its digits as they are (``"+" + digits``), valid or not, so
     that an opt-out is never lost for want of a parseable number. Returns
-    ``""`` when there is no digit at all."""
+    ``""`` when there is no digit at all.
+
+    The bare ``"+"`` is deliberate: phone_validation's ``_phone_format``
+    (used wherever a number is stored or looked up) returns nothing for a
+    number phonenumbers rejects, and a STOP from such a number must still be
+    blacklisted under a stable form (see ``phone.blacklist._winback_add``)."""
     digits = re.sub(r"\D", "", str(wa_id or ""))
     if not digits:
         return ""

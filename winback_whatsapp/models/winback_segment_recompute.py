@@ -1,0 +1,386 @@
+import time
+from datetime import timedelta
+
+import psycopg2
+from psycopg2 import errors as pg_errors
+
+from odoo import api, fields, models
+from odoo.tools import SQL, split_every
+
+from ..tools.cron import retry_serialization_failure
+
+# Partners are recomputed in ranges of ids: one transaction per range, so a
+# million customers never sit in one huge transaction.
+RECOMPUTE_CHUNK = 250_000
+# Incremental nights recompute the commercial entities that may have changed,
+# this many at a time.
+INCREMENTAL_CHUNK = 50_000
+INCREMENTAL_MARGIN = timedelta(hours=1)
+FULL_RECOMPUTE_EVERY = timedelta(days=7)
+PARAM_LAST_RUN = "winback_whatsapp.recompute_last_run"
+PARAM_LAST_FULL = "winback_whatsapp.recompute_last_full"
+PARAM_CHECKPOINT = "winback_whatsapp.recompute_checkpoint"
+# A cron call stops after this many seconds and reports what remains, so
+# that ir.cron calls it again: well under Odoo's limit_time_real_cron
+# (limit_time_real, 120 s, by default), leaving room for the chunk that
+# crosses the budget.
+RECOMPUTE_TIME_BUDGET = 60
+
+
+class WinbackSegmentRecompute(models.AbstractModel):
+    """Keeps every partner's last purchase date, segment and segment tag up
+    to date, set-based: at each order confirmation or cancellation, and in
+    the nightly cron."""
+
+    _name = "winback.segment.recompute"
+    _description = "Win-back segment recompute engine"
+
+    @api.model
+    def _cron_recompute(self):
+        """Nightly recompute of every company's segments (03:00 by default).
+
+        The first run, a run after segments were edited and a weekly safety
+        run recompute everyone, in chunks of partner ids, one transaction
+        each, reporting progress; past the time budget a call stops, and
+        ir.cron calls again (work remains) to resume from a checkpoint.
+        Other nights are incremental: only the customers with an order or
+        partner change since the previous run, and those whose days inactive
+        crossed a segment boundary since.
+
+        :return: the number of partners whose values changed
+        """
+        params = self.env["ir.config_parameter"].sudo()
+        companies = self._segments().search([]).company_id.sorted("id")
+        now = self.env.cr.now()
+        last_run = fields.Datetime.to_datetime(params.get_param(PARAM_LAST_RUN))
+        last_full = fields.Datetime.to_datetime(params.get_param(PARAM_LAST_FULL))
+        checkpoint = params.get_param(PARAM_CHECKPOINT)
+        full = (
+            checkpoint
+            or not last_run
+            or not last_full
+            or now - last_full > FULL_RECOMPUTE_EVERY
+            or self._segments()
+            .with_context(active_test=False)
+            .search_count([("write_date", ">=", last_run)], limit=1)
+        )
+        if full:
+            changed, finished = self._recompute_full(companies, checkpoint or "")
+            if not finished:
+                return changed
+            run_started = fields.Datetime.to_datetime(
+                checkpoint.split("@")[1] if checkpoint else now
+            )
+            params.set_param(PARAM_LAST_FULL, fields.Datetime.to_string(run_started))
+        else:
+            run_started = now
+            changed = self._recompute_incremental(companies, last_run)
+        params.set_param(PARAM_LAST_RUN, fields.Datetime.to_string(run_started))
+        self.env["ir.cron"]._notify_progress(done=changed, remaining=0)
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+        return changed
+
+    def _recompute_full(self, companies, checkpoint):
+        """Everyone, chunk by chunk. Returns (changed, finished)."""
+        params = self.env["ir.config_parameter"].sudo()
+        started = time.monotonic()
+        position, _sep, run_started = checkpoint.partition("@")
+        run_started = run_started or fields.Datetime.to_string(self.env.cr.now())
+        start_company, start_id = (
+            (int(part) for part in position.split(":")) if position else (0, 0)
+        )
+        max_id = self._max_partner_id()
+        chunks_per_company = max_id // RECOMPUTE_CHUNK + 1
+        total = len(companies) * chunks_per_company
+        done = changed = 0
+        for company in companies:
+            if company.id < start_company:
+                done += chunks_per_company
+                continue
+            low = start_id if company.id == start_company else 0
+            done += low // RECOMPUTE_CHUNK
+            while low <= max_id:
+                high = low + RECOMPUTE_CHUNK - 1
+                changed += self._recompute_chunk(company, id_range=(low, high))
+                low = high + 1
+                done += 1
+                params.set_param(PARAM_CHECKPOINT, f"{company.id}:{low}@{run_started}")
+                self.env["ir.cron"]._notify_progress(
+                    done=done, remaining=max(total - done, 1)
+                )
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+                if time.monotonic() - started > RECOMPUTE_TIME_BUDGET:
+                    # ir.cron calls again at once, as work remains.
+                    return changed, False
+        params.set_param(PARAM_CHECKPOINT, "")
+        self._segments()._sync_all_tags(companies)
+        return changed, True
+
+    def _recompute_incremental(self, companies, last_run):
+        """Only the customers whose values may have changed since
+        ``last_run``: an order or the partner itself was written since (with
+        a margin for transactions that were still open), or the days since
+        their last purchase crossed a segment boundary."""
+        since = last_run - INCREMENTAL_MARGIN
+        changed = 0
+        for company in companies:
+            key = str(company.id)
+            tz = company.partner_id.tz or "UTC"
+            today = fields.Date.context_today(self.with_context(tz=tz))
+            last_day = fields.Date.context_today(
+                self.with_context(tz=tz), timestamp=last_run
+            )
+            segments = self._segments().search([("company_id", "=", company.id)])
+            bounds = sorted(
+                set(segments.mapped("min_days"))
+                | {s.max_days + 1 for s in segments if s.max_days}
+            )
+            self.env.flush_all()
+            self.env.cr.execute(
+                SQL(
+                    """
+                SELECT buyer.commercial_partner_id
+                  FROM sale_order so JOIN res_partner buyer ON buyer.id = so.partner_id
+                 WHERE so.company_id = %(company)s AND so.write_date >= %(since)s
+                 UNION
+                SELECT commercial_partner_id FROM res_partner
+                 WHERE write_date >= %(since)s
+                 UNION
+                SELECT commercial_partner_id FROM res_partner
+                 WHERE winback_last_order_date ? %(key)s
+                   AND EXISTS (
+                       SELECT 1 FROM unnest(%(bounds)s::int[]) bound
+                        WHERE %(today)s - (winback_last_order_date ->> %(key)s)::date
+                              >= bound
+                          AND %(last_day)s - (winback_last_order_date ->> %(key)s)::date
+                              < bound)
+                    """,
+                    company=company.id,
+                    since=since,
+                    key=key,
+                    bounds=bounds,
+                    today=today,
+                    last_day=last_day,
+                )
+            )
+            commercial_ids = sorted(row[0] for row in self.env.cr.fetchall() if row[0])
+            for chunk in split_every(INCREMENTAL_CHUNK, commercial_ids):
+                changed += self._recompute_chunk(company, commercial_ids=list(chunk))
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        return changed
+
+    def _recompute_chunk(self, company, id_range=None, commercial_ids=None):
+        # An order confirmed meanwhile may touch a partner of the chunk.
+        return retry_serialization_failure(
+            self.env.cr,
+            lambda: self._recompute_company(
+                company, id_range=id_range, commercial_ids=commercial_ids
+            ),
+            5,
+            "Win-back recompute chunk",
+        )
+
+    def _max_partner_id(self):
+        self.env.cr.execute("SELECT COALESCE(max(id), 0) FROM res_partner")
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _recompute_partners(self, partners, companies=None):
+        """Update last purchase, segment and tag of ``partners`` (and of the
+        rest of their commercial entity) at once, in ``companies`` (default:
+        every company with segments).
+
+        Called when an order is confirmed or cancelled, for the order's
+        company only.
+        """
+        partners = partners.commercial_partner_id
+        if not partners:
+            return True
+        if companies is None:
+            companies = self._segments().search([]).company_id
+        for company in companies:
+            self._recompute_company(company, commercial_ids=partners.ids)
+        return True
+
+    @api.model
+    def _recompute_company(self, company, id_range=None, commercial_ids=None):
+        """Set-based recompute of one company's last purchase dates, segments
+        and tags, for the partners in ``id_range`` (inclusive id bounds) or
+        the commercial entities ``commercial_ids``, or everyone.
+
+        A commercial entity (a company, or a person without a parent) and all
+        its contacts share one last purchase: the latest confirmed order any of
+        them placed. Contacts therefore enter the segment with their company,
+        so the person who has the mobile number gets the message.
+
+        Only rows whose values change are written. Odoo's transactions are
+        repeatable-read: when an order confirmation updates the same partner
+        concurrently, one of the two transactions fails with a serialization
+        error and is retried (the cron retries its chunk, Odoo retries the
+        user's request), so no stale value overwrites a fresh one.
+        """
+        Partner = self.env["res.partner"]
+        self.env.flush_all()
+        key = str(company.id)
+        tz = company.partner_id.tz or "UTC"
+        today = fields.Date.context_today(self.with_context(tz=tz))
+        segments = self._segments().search([("company_id", "=", company.id)])
+        subselects = segments._filter_subselects()
+        self.env.flush_all()  # segments archived for a broken filter
+
+        if commercial_ids:
+            scope = SQL("p.commercial_partner_id = ANY(%s)", list(commercial_ids))
+        elif id_range:
+            scope = SQL("p.id BETWEEN %s AND %s", *id_range)
+        else:
+            scope = SQL("TRUE")
+        self.env.cr.execute(
+            "DROP TABLE IF EXISTS winback_recompute_tmp; "
+            "CREATE TEMP TABLE winback_recompute_tmp ("
+            " partner_id int PRIMARY KEY, last_date date,"
+            " old_segment int, new_segment int) ON COMMIT DROP"
+        )
+        try:
+            with self.env.cr.savepoint(flush=False):
+                changed = self._recompute_fill(company, scope, today, subselects)
+        except pg_errors.SerializationFailure:
+            raise
+        except psycopg2.Error:
+            broken = segments._find_broken_filters(subselects)
+            if not broken:
+                raise
+            for segment, error in broken.items():
+                segment._disable_broken_filter(error)
+                del subselects[segment]
+            self.env.flush_all()
+            changed = self._recompute_fill(company, scope, today, subselects)
+        if changed:
+            self._apply_recompute(key)
+        if commercial_ids:
+            Partner.invalidate_model(
+                ["winback_last_order_date", "winback_segment_id", "category_id"]
+            )
+        else:
+            Partner.invalidate_model(
+                ["winback_last_order_date", "winback_segment_id", "category_id"],
+                flush=False,
+            )
+        return changed
+
+    @api.model
+    def _recompute_fill(self, company, scope, today, subselects):
+        """Fill winback_recompute_tmp with the partners of ``scope`` whose
+        last purchase or segment changes; returns their number."""
+        key = str(company.id)
+        tz = company.partner_id.tz or "UTC"
+        # A segment's extra filter becomes a sub-select over res_partner.
+        filters = [
+            SQL("WHEN %s THEN sc.id IN %s", segment.id, subselect)
+            for segment, subselect in subselects.items()
+        ]
+        filter_sql = (
+            SQL("CASE s.id %s ELSE TRUE END", SQL(" ").join(filters))
+            if filters
+            else SQL("TRUE")
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+            WITH scoped AS (
+                SELECT p.id, p.commercial_partner_id, p.active,
+                       (p.winback_last_order_date ->> %(key)s)::date AS old_date,
+                       (p.winback_segment_id ->> %(key)s)::int AS old_segment
+                  FROM res_partner p
+                 WHERE %(scope)s
+            ), last_order AS (
+                SELECT buyer.commercial_partner_id AS commercial_id,
+                       max(timezone(%(tz)s, so.date_order AT TIME ZONE 'UTC'))::date
+                           AS last_date
+                  FROM sale_order so
+                  JOIN res_partner buyer ON buyer.id = so.partner_id
+                 WHERE so.state = 'sale'
+                   AND so.company_id = %(company)s
+                   AND buyer.commercial_partner_id IN (
+                       SELECT commercial_partner_id FROM scoped)
+              GROUP BY buyer.commercial_partner_id
+            ), target AS (
+                SELECT sc.id, sc.old_date, sc.old_segment, lo.last_date,
+                       (SELECT s.id
+                          FROM winback_segment s
+                         WHERE s.company_id = %(company)s AND s.active
+                           AND %(today)s - lo.last_date >= s.min_days
+                           AND (COALESCE(s.max_days, 0) = 0
+                                OR %(today)s - lo.last_date <= s.max_days)
+                           AND %(filter)s
+                      ORDER BY s.min_days
+                         LIMIT 1) AS new_segment
+                  FROM scoped sc
+             LEFT JOIN last_order lo
+                    ON lo.commercial_id = sc.commercial_partner_id AND sc.active
+                 WHERE lo.last_date IS NOT NULL OR sc.old_date IS NOT NULL
+                    OR sc.old_segment IS NOT NULL
+            )
+            INSERT INTO winback_recompute_tmp
+            SELECT id, last_date, old_segment, new_segment
+              FROM target p
+             WHERE last_date IS DISTINCT FROM old_date
+                OR new_segment IS DISTINCT FROM old_segment
+                """,
+                key=key,
+                scope=scope,
+                tz=tz,
+                company=company.id,
+                today=today,
+                filter=filter_sql,
+            )
+        )
+        return self.env.cr.rowcount
+
+    def _apply_recompute(self, key):
+        """Write winback_recompute_tmp into res_partner and the tag relation."""
+        self.env.cr.execute(
+            SQL(
+                """
+            UPDATE res_partner p
+               SET winback_last_order_date = NULLIF(CASE
+                       WHEN t.last_date IS NULL
+                       THEN COALESCE(p.winback_last_order_date, '{}'::jsonb) - %(key)s
+                       ELSE COALESCE(p.winback_last_order_date, '{}'::jsonb)
+                            || jsonb_build_object(%(key)s, t.last_date)
+                   END, '{}'::jsonb),
+                   winback_segment_id = NULLIF(CASE
+                       WHEN t.new_segment IS NULL
+                       THEN COALESCE(p.winback_segment_id, '{}'::jsonb) - %(key)s
+                       ELSE COALESCE(p.winback_segment_id, '{}'::jsonb)
+                            || jsonb_build_object(%(key)s, t.new_segment)
+                   END, '{}'::jsonb)
+              FROM winback_recompute_tmp t
+             WHERE p.id = t.partner_id
+                """,
+                key=key,
+            )
+        )
+        self.env.cr.execute(
+            """
+            DELETE FROM res_partner_res_partner_category_rel r
+             USING winback_recompute_tmp t, winback_segment s
+             WHERE r.partner_id = t.partner_id
+               AND s.id = t.old_segment
+               AND r.category_id = s.tag_id
+               AND t.old_segment IS DISTINCT FROM t.new_segment
+            """
+        )
+        self.env.cr.execute(
+            """
+            INSERT INTO res_partner_res_partner_category_rel
+                            (category_id, partner_id)
+            SELECT s.tag_id, t.partner_id
+              FROM winback_recompute_tmp t
+              JOIN winback_segment s ON s.id = t.new_segment
+             WHERE s.tag_id IS NOT NULL
+            ON CONFLICT DO NOTHING
+            """
+        )
+
+    def _segments(self):
+        return self.env["winback.segment"].sudo()
