@@ -15,3 +15,5 @@ from . import winback_report
 from . import winback_lift
 from . import winback_webhook_event
 from . import phone_blacklist
+from . import winback_inbound
+from . import winback_status
