@@ -13,3 +13,4 @@ from . import test_template_buttons
 from . import test_send_safety
 from . import test_security_access
 from . import test_enroll_safety
+from . import test_webhook_parser

@@ -268,7 +268,8 @@ def parse_change(change):
 
 def parse_payload(payload):
     """Every change of every entry of a webhook call, in order."""
-    payload = _object(payload, "payload")
+    if not isinstance(payload, dict):
+        raise PayloadError("payload is not a JSON object")
     return [
         parse_change(change)
         for entry in _objects(payload.get("entry"), "entry")
