@@ -246,6 +246,36 @@ class TestWebhook(HttpCase):
         for index in range(3):
             self.assertEqual(len(self._chatter(self.partner, f"backlog {index}")), 1)
 
+    def test_ir_cron_runs_the_cron_again_while_events_remain(self):
+        """ir.cron's own loop: a run that reports events remaining is run
+        again at once, until none remains."""
+        Event = self.env["winback.webhook.event"]
+        cron = self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")
+        cron.code = "model._cron_process(batch_size=2)"
+        events = Event.browse()
+        for index in range(5):
+            payload = self._inbound(
+                "text", {"body": f"burst {index}"}, f"wamid.B{index}"
+            )
+            events |= Event._store(self.account, json.dumps(payload))
+        self.env.flush_all()
+        job = {
+            **cron.read(load=None)[0],
+            "done": 0,
+            "remaining": 0,
+            "timed_out_counter": 0,
+        }
+        with self.registry.cursor() as cron_cr:
+            self.registry["ir.cron"]._process_job(self.registry.db_name, cron_cr, job)
+        self.env.invalidate_all()
+        self.assertEqual(set(events.mapped("state")), {"done"})
+        runs = self.env["ir.cron.progress"].search(
+            [("cron_id", "=", cron.id)], order="id"
+        )
+        self.assertEqual(
+            [(run.done, run.remaining) for run in runs], [(2, 3), (2, 1), (1, 0)]
+        )
+
     # inbound ---------------------------------------------------------
 
     def test_text_reply_replays_and_effects(self):
