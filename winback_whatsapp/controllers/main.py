@@ -30,7 +30,7 @@ class WinbackWebhookController(http.Controller):
     cannot be asked for past events, so the POST does the least that makes
     the event safe: check the signature and the JSON, store the raw body,
     wake the processing cron. Everything else happens in
-    ``winback.webhook.event._process``.
+    ``winback.webhook.event._cron_process``.
     """
 
     @http.route(
@@ -91,10 +91,11 @@ class WinbackWebhookController(http.Controller):
             return self._plain("Malformed JSON", 400)
         if not isinstance(payload, dict):
             return self._plain("Malformed JSON", 400)
-        event = request.env["winback.webhook.event"].sudo()._store(account, text)
-        # Processing runs once the event is committed: the response never
-        # waits on it, and what fails stays in the table for the retries.
-        event._process_after_commit()
+        Event = request.env["winback.webhook.event"].sudo()
+        Event._store(account, text)
+        # The processing cron runs once the event is committed: the response
+        # never waits on it, and what fails stays in the table for retries.
+        Event._wake_processing_cron()
         return self._plain("OK", 200)
 
     def _read_body(self):

@@ -17,3 +17,5 @@ from . import winback_report
 from . import winback_lift
 from . import winback_webhook_event
 from . import phone_blacklist
+from . import winback_inbound
+from . import winback_status

@@ -10,6 +10,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from ..tools import webhook_simulator
 from ..tools.access import check_group
 
 _logger = logging.getLogger(__name__)
@@ -363,50 +364,26 @@ class WinbackEnrollment(models.Model):
         return self._action_simulate_reply(text)
 
     def _action_simulate_reply(self, text=None):
-        """Build a Meta-shaped inbound payload answering the last message and
-        run it through the webhook's processing."""
+        """Build a Meta-shaped inbound payload answering the last message,
+        store it as a webhook event and process it at once, in the user's
+        transaction, as a retry does (no commit in the middle)."""
         self.ensure_one()
         account = self.campaign_id.account_id
         last = self.message_ids.filtered(
             lambda m: m.direction == "outbound" and m.wamid
         )[:1]
         number = (self.phone_e164 or self.partner_id.phone_sanitized or "").lstrip("+")
-        msg = {
-            "from": number,
-            "id": f"wamid.SIM{uuid.uuid4().hex}",
-            "timestamp": str(int(time.time())),
-            "type": "text",
-            "text": {"body": text or self.env._("Hello, I am interested!")},
-        }
-        if last:
-            msg["context"] = {"from": account.phone_number_id, "id": last.wamid}
-        payload = {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": account.waba_id or "0",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": number,
-                                    "phone_number_id": account.phone_number_id,
-                                },
-                                "contacts": [
-                                    {
-                                        "profile": {"name": self.partner_id.name},
-                                        "wa_id": number,
-                                    }
-                                ],
-                                "messages": [msg],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
+        payload = webhook_simulator.text_reply(
+            account.phone_number_id,
+            number,
+            f"wamid.SIM{uuid.uuid4().hex}",
+            text or self.env._("Hello, I am interested!"),
+            time.time(),
+            profile_name=self.partner_id.name,
+            context_wamid=last.wamid,
+            display_phone_number=number,
+            waba_id=account.waba_id or "0",
+        )
         event = (
             self.env["winback.webhook.event"]
             .sudo()

@@ -1,21 +1,17 @@
 import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-import psycopg2
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL, plaintext2html
+from odoo.tools import SQL
 
 from ..tools.access import check_group
 from ..tools.cron import commit_batch
-from ..tools.stop_keywords import is_start, is_stop, normalize
-from ..tools.wa_number import wa_id_to_e164
 from ..tools.whatsapp_api import RETRYABLE_CODES, WhatsAppError
-from .winback_enrollment import LIVE_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -623,421 +619,6 @@ class WinbackMessage(models.Model):
                 )
             )
 
-    # WEBHOOK
-    # ------------------------------------------------------------
-    # Inbound messages, statuses and preferences from the webhook.
-    # ------------------------------------------------------------
-
-    _WINBACK_STATUS_RANK = {
-        "queued": 0,
-        "sending": 0,
-        "sent": 1,
-        "delivered": 2,
-        "read": 3,
-    }
-
-    @api.model
-    def _winback_inbound_text(self, msg):
-        """Human-readable text of an inbound message, and a button payload."""
-        mtype = msg.get("type")
-        payload = False
-        if mtype == "text":
-            text = (msg.get("text") or {}).get("body") or ""
-        elif mtype == "button":
-            button = msg.get("button") or {}
-            text = button.get("text") or ""
-            payload = button.get("payload")
-        elif mtype == "interactive":
-            inter = msg.get("interactive") or {}
-            reply = inter.get("button_reply") or inter.get("list_reply") or {}
-            text = reply.get("title") or ""
-            payload = reply.get("id")
-        elif mtype == "reaction":
-            text = self.env._(
-                "Reaction: %s", (msg.get("reaction") or {}).get("emoji") or ""
-            )
-        elif mtype in ("image", "document", "audio", "video", "sticker"):
-            media = msg.get(mtype) or {}
-            label = media.get("filename") or mtype
-            caption = media.get("caption")
-            text = f"[{label}] {caption}" if caption else f"[{label}]"
-        elif mtype == "location":
-            loc = msg.get("location") or {}
-            text = "[location] {} {} {}".format(
-                loc.get("name") or "",
-                loc.get("latitude") or "",
-                loc.get("longitude") or "",
-            )
-        else:
-            text = self.env._("[Unsupported message type: %s]", mtype or "unknown")
-        return text.strip(), payload
-
-    @api.model
-    def _winback_receive(self, account, msg, profile_name=None):
-        """Store one inbound message (idempotent on its wamid) and act on it."""
-        wamid = msg.get("id")
-        if not wamid:
-            return self.browse()
-        if self.search_count([("account_id", "=", account.id), ("wamid", "=", wamid)]):
-            return self.browse()
-        # Meta's wa_id is not always the E.164 number (Mexico's 521...).
-        number = wa_id_to_e164(msg.get("from"))
-        text, payload = self._winback_inbound_text(msg)
-        context_wamid = (msg.get("context") or {}).get("id")
-        if msg.get("type") == "reaction":
-            context_wamid = (msg.get("reaction") or {}).get("message_id")
-        replied_to = context_wamid and self.search(
-            [("account_id", "=", account.id), ("wamid", "=", context_wamid)], limit=1
-        )
-        partner = replied_to and replied_to.partner_id
-        if not partner:
-            partner = (
-                self.env["res.partner"]
-                .sudo()
-                ._winback_find_by_number(number, account.company_id)
-            )
-        vals = {
-            "direction": "inbound",
-            "state": "received",
-            "account_id": account.id,
-            "company_id": account.company_id.id,
-            "partner_id": partner.id or False,
-            "phone_e164": number or False,
-            "body": text,
-            "wamid": wamid,
-            "context_wamid": context_wamid or False,
-            "received_at": self._winback_time(msg.get("timestamp")),
-            "profile_name": profile_name or False,
-            "inbound_type": msg.get("type") or False,
-        }
-        try:
-            with self.env.cr.savepoint():
-                message = self.create(vals)
-        except psycopg2.IntegrityError:
-            # A concurrent delivery of the same wamid won the race.
-            return self.browse()
-        if partner:
-            message._winback_handle_inbound(replied_to, payload)
-        else:
-            # Waits in Unmatched replies, but a STOP (or START) is obeyed now.
-            message._winback_apply_keywords(replied_to, payload)
-        return message
-
-    @api.model
-    def _winback_time(self, timestamp):
-        """WhatsApp's Unix timestamp as a UTC datetime; now if unreadable."""
-        try:
-            return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).replace(
-                tzinfo=None
-            )
-        except (TypeError, ValueError, OverflowError, OSError):
-            return fields.Datetime.now()
-
-    def _winback_handle_inbound(self, replied_to=None, payload=None):
-        """Chatter, opt-out/opt-in keywords, enrollment outcome, activity."""
-        self.ensure_one()
-        self.handled = True
-        partner = self.partner_id
-        self._winback_post_in_chatter()
-        if self._winback_apply_keywords(replied_to, payload):
-            return
-        enrollment = replied_to and replied_to.enrollment_id
-        if not enrollment:
-            enrollment = self.env["winback.enrollment"].search(
-                [("partner_id", "=", partner.id), ("state", "=", "running")],
-                order="id desc",
-                limit=1,
-            )
-        if enrollment:
-            self.enrollment_id = enrollment
-        if self.inbound_type == "reaction":
-            # An emoji on our message is shown, but is no conversation: the
-            # campaign goes on and nobody is asked to answer it.
-            return
-        if enrollment:
-            enrollment._mark_replied(self)
-        self._winback_schedule_activity(enrollment)
-
-    def _winback_apply_keywords(self, replied_to=None, payload=None):
-        """Obey a STOP, or a START of a blacklisted number, partner or not.
-        Returns whether the message was one of them."""
-        self.ensure_one()
-        if self._winback_is_stop(replied_to, payload):
-            self._winback_opt_out_from_reply()
-            return True
-        if is_start(self.body) and self.env["phone.blacklist"].sudo()._winback_lines(
-            [self.phone_e164]
-        ).filtered("active"):
-            self._winback_opt_in_from_reply()
-            return True
-        return False
-
-    def _winback_post_in_chatter(self):
-        self.ensure_one()
-        # plaintext2html escapes: an HTML/script payload is shown, never run.
-        body = Markup("%s%s") % (
-            Markup("<b>WhatsApp</b>: "),
-            plaintext2html(self.body or ""),
-        )
-        self.partner_id.message_post(
-            body=body,
-            author_id=self.partner_id.id,
-            message_type="comment",
-            subtype_xmlid="mail.mt_note",
-        )
-
-    def _winback_is_stop(self, replied_to=None, payload=None):
-        """Whether this inbound message opts out: its text is a stop keyword,
-        or it is a tap on a STOP quick-reply button. A tap on any other
-        button is a reply. The button is found by its payload, first among
-        the buttons of the template answered, then of the account's
-        templates; a ``button`` message whose payload matches none (sent
-        without payloads) by its text. Needs no partner."""
-        self.ensure_one()
-        if is_stop(self.body):
-            return True
-        if not payload and self.inbound_type != "button":
-            return False
-        template = replied_to and replied_to.template_id
-        buttons = template.sudo().button_ids if template else None
-        if payload:
-            matched = (
-                buttons.filtered(lambda b: b.payload == payload) if buttons else None
-            )
-            matched = matched or self._winback_account_buttons(
-                [("payload", "=", payload)]
-            )
-            if matched:
-                return any(matched.mapped("is_stop"))
-        if self.inbound_type == "button" and self.body:
-            if buttons is None:
-                buttons = self._winback_account_buttons([("text", "=ilike", self.body)])
-            text = normalize(self.body)
-            return any(b.is_stop for b in buttons if normalize(b.text) == text)
-        return False
-
-    def _winback_account_buttons(self, domain):
-        return (
-            self.env["winback.template.button"]
-            .sudo()
-            .with_context(active_test=False)
-            .search([("template_id.account_id", "=", self.account_id.id), *domain])
-        )
-
-    def _winback_opt_out_from_reply(self):
-        self.ensure_one()
-        Blacklist = self.env["phone.blacklist"].sudo()
-        already = self.phone_e164 and Blacklist.search(
-            [("number", "=", self.phone_e164)]
-        )
-        reason = self.env._("WhatsApp: the customer asked to stop (%s).", self.body)
-        if already:
-            # Repeated STOP: already off every send, and the confirmation
-            # queued the first time must not be cancelled nor repeated. It
-            # is still the latest opt-out an older START must not undo.
-            already._winback_note_opt_out(self.received_at)
-            if self.partner_id and self.env["winback.enrollment"].sudo().search_count(
-                [
-                    ("partner_id", "=", self.partner_id.id),
-                    ("state", "in", LIVE_STATES),
-                ],
-                limit=1,
-            ):
-                # A STOP from an unknown number, linked to its customer
-                # later: the customer leaves their campaigns now.
-                self.partner_id._winback_opt_out(
-                    reason, numbers=[self.phone_e164], when=self.received_at
-                )
-            return
-        self.partner_id._winback_opt_out(
-            reason,
-            numbers=[self.phone_e164] if self.phone_e164 else None,
-            when=self.received_at,
-        )
-        if self.phone_e164:
-            self._winback_queue_stop_confirmation()
-
-    def _winback_opt_in_from_reply(self):
-        """START: free the number again, unless the customer opted out after
-        sending it (a START retried or processed late)."""
-        self.ensure_one()
-        numbers = [self.phone_e164, *self.partner_id.mapped("phone_sanitized")]
-        freed = (
-            self.env["phone.blacklist"]
-            .sudo()
-            ._winback_remove(
-                numbers,
-                self.env._("Customer sent START on WhatsApp."),
-                when=self.received_at,
-            )
-        )
-        if freed:
-            body = self.env._("WhatsApp: the customer opted back in (START).")
-        else:
-            body = self.env._(
-                "WhatsApp: START of %(when)s UTC ignored: the customer opted out "
-                "after it.",
-                when=fields.Datetime.to_string(self.received_at),
-            )
-        if self.partner_id:
-            self.partner_id.message_post(body=body, subtype_xmlid="mail.mt_note")
-
-    def _winback_queue_stop_confirmation(self):
-        """ONE free-text confirmation (no template): the sender's cron sends
-        it; we are inside the 24-hour window the customer's STOP opened."""
-        self.ensure_one()
-        return self.create(
-            {
-                "direction": "outbound",
-                "state": "queued",
-                "account_id": self.account_id.id,
-                "company_id": self.company_id.id,
-                "partner_id": self.partner_id.id,
-                "phone_e164": self.phone_e164,
-                "body": self.env._(
-                    "You will no longer receive promotional messages from us. "
-                    "Reply START to subscribe again."
-                ),
-                "scheduled_at": fields.Datetime.now(),
-            }
-        )
-
-    def _winback_schedule_activity(self, enrollment):
-        self.ensure_one()
-        partner = self.partner_id
-        user = partner.user_id or (enrollment and enrollment.campaign_id.user_id)
-        if not user:
-            user = self.env.ref("base.user_admin", raise_if_not_found=False)
-        activity_type = self.env.ref(
-            "winback_whatsapp.mail_activity_type_winback_reply",
-            raise_if_not_found=False,
-        )
-        if not activity_type or not user:
-            return
-        note = plaintext2html(self.body or "")
-        pending = partner.activity_ids.filtered(
-            lambda a: a.activity_type_id == activity_type
-        )
-        if pending:
-            # One to-do per customer, however many messages they send: it
-            # shows the latest, the chatter has them all.
-            pending[:1].note = note
-            return
-        partner.activity_schedule(
-            activity_type_id=activity_type.id,
-            summary=self.env._("Answer the WhatsApp reply"),
-            note=note,
-            user_id=user.id,
-        )
-
-    @api.model
-    def _winback_find_by_status(self, account, status):
-        wamid = status.get("id")
-        message = wamid and self.search(
-            [("account_id", "=", account.id), ("wamid", "=", wamid)], limit=1
-        )
-        opaque = status.get("biz_opaque_callback_data") or ""
-        if not message and opaque.startswith("winback:"):
-            try:
-                message = self.browse(int(opaque.split(":", 1)[1])).exists()
-            except ValueError:
-                message = self.browse()
-            if message and (
-                message.direction != "outbound" or message.account_id != account
-            ):
-                message = self.browse()
-            if message and wamid and not message.wamid:
-                message.wamid = wamid
-        return message or self.browse()
-
-    @api.model
-    def _winback_apply_status(self, account, status):
-        """Monotonic status update: sent < delivered < read, failed final."""
-        message = self._winback_find_by_status(account, status)
-        new = status.get("status")
-        if not message:
-            _logger.info(
-                "WhatsApp status %s for unknown message %s", new, status.get("id")
-            )
-            return False
-        if message.state in ("failed", "cancelled", "received"):
-            return False
-        when = self._winback_time(status.get("timestamp"))
-        if new == "failed":
-            error = (status.get("errors") or [{}])[0]
-            text = error.get("title") or error.get("message") or ""
-            details = (error.get("error_data") or {}).get("details")
-            if details:
-                text = f"{text}: {details}" if text else details
-            message._apply_error(str(error.get("code") or ""), text)
-            return True
-        rank = self._WINBACK_STATUS_RANK
-        if new not in rank or rank[new] <= rank.get(message.state, 0):
-            return False
-        was_unsent = message.state in ("queued", "sending")
-        vals = {"state": new}
-        if was_unsent:  # settles an "outcome unknown"
-            vals.update(error_code=False, error_message=False)
-        if not message.sent_at:
-            vals["sent_at"] = when
-        if new in ("delivered", "read") and not message.delivered_at:
-            vals["delivered_at"] = when
-        if new == "read":
-            vals["read_at"] = when
-        message.write(vals)
-        if was_unsent and message.enrollment_id:
-            # Reconciles a message left in 'sending' by a crashed sender.
-            message.enrollment_id._on_message_sent(message)
-        return True
-
-    @api.model
-    def _winback_apply_preference(self, account, pref):
-        """user_preferences: marketing_messages stop / resume. A resume never
-        undoes a stop the customer sent after it (retry, late processing)."""
-        if pref.get("category") not in (None, "marketing_messages"):
-            return False
-        number = wa_id_to_e164(pref.get("wa_id"))
-        if not number:
-            return False
-        when = self._winback_time(pref.get("timestamp"))
-        partner = (
-            self.env["res.partner"]
-            .sudo()
-            ._winback_find_by_number(number, account.company_id)
-        )
-        if pref.get("value") == "stop":
-            partner._winback_opt_out(
-                self.env._("WhatsApp: the customer stopped marketing messages."),
-                numbers=[number],
-                when=when,
-            )
-            return True
-        if pref.get("value") == "resume":
-            freed = (
-                self.env["phone.blacklist"]
-                .sudo()
-                ._winback_remove(
-                    [number, *partner.mapped("phone_sanitized")],
-                    self.env._("WhatsApp: the customer resumed marketing messages."),
-                    when=when,
-                )
-            )
-            if partner:
-                partner.message_post(
-                    body=self.env._(
-                        "WhatsApp: the customer resumed marketing messages."
-                    )
-                    if freed
-                    else self.env._(
-                        "WhatsApp: resume of %(when)s UTC ignored: the customer "
-                        "opted out after it.",
-                        when=fields.Datetime.to_string(when),
-                    ),
-                    subtype_xmlid="mail.mt_note",
-                )
-            return True
-        return False
-
     @api.autovacuum
     def _gc_personal_data(self):
         """Personal data has a lifetime: past it (system parameter
@@ -1077,14 +658,14 @@ class WinbackMessage(models.Model):
         )
         self.invalidate_model()
 
-    def action_winback_create_partner(self):
+    def action_create_partner(self):
         check_group(self.env, "winback_whatsapp.group_winback_user")
-        return self._action_winback_create_partner()
+        return self._action_create_partner()
 
-    def _action_winback_create_partner(self):
+    def _action_create_partner(self):
         """Unmatched reply: create a partner with this number (as the user,
         with the user's rights) and file the message in its chatter."""
-        self._winback_check_unmatched(partner_required=False)
+        self._check_unmatched(partner_required=False)
         for message in self:
             if message.partner_id:
                 raise UserError(
@@ -1100,17 +681,17 @@ class WinbackMessage(models.Model):
                     "mobile": message.phone_e164,
                 }
             )
-        return self._action_winback_link_partner()
+        return self._action_link_partner()
 
-    def action_winback_link_partner(self):
+    def action_link_partner(self):
         check_group(self.env, "winback_whatsapp.group_winback_user")
-        return self._action_winback_link_partner()
+        return self._action_link_partner()
 
-    def _action_winback_link_partner(self):
+    def _action_link_partner(self):
         """Unmatched reply linked by hand to the chosen partner: file it in
         the partner's chatter and apply it (keywords, enrollment, activity),
         once, whatever the number of clicks."""
-        self._winback_check_unmatched(partner_required=True)
+        self._check_unmatched(partner_required=True)
         for message in self:
             # The user's choice, checked with the user's rights.
             message.partner_id.check_access("read")
@@ -1136,12 +717,13 @@ class WinbackMessage(models.Model):
         self.invalidate_recordset(["handled"])
         if claimed != self:
             raise UserError(self.env._("This reply has already been handled."))
+        Inbound = self.env["winback.inbound"].sudo()
         for message in claimed:
             # The inputs are checked: the webhook's own processing applies it.
-            message.sudo()._winback_handle_inbound()
+            Inbound._handle(message)
         return True
 
-    def _winback_check_unmatched(self, partner_required):
+    def _check_unmatched(self, partner_required):
         for message in self:
             if not (
                 message.direction == "inbound"

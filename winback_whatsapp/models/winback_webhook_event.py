@@ -2,14 +2,18 @@ import json
 import logging
 from datetime import timedelta
 
-from odoo import api, fields, models, modules
+from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import SQL
 
+from ..tools.webhook_parser import parse_payload
 from .winback_message import MESSAGE_RETENTION
 
 _logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+PROCESS_BATCH = 200  # events per cron run; ir.cron runs it again while more wait
+PROCESS_CHUNK = 50  # events per commit
 EVENT_RETENTION = 30  # days; winback_whatsapp.webhook_event_retention_days
 
 
@@ -97,43 +101,25 @@ class WinbackWebhookEvent(models.Model):
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
-    def _process_after_commit(self):
-        """Hand the stored event to the processing cron, woken up as soon as
-        the request commits: the webhook answers Meta at once, and whatever
-        fails stays in the table for the cron's retries."""
-        if modules.module.current_test or self.env.registry.in_test_mode():
-            # Tests share one transaction: process now (savepoint per event).
-            self._process()
-            return
-        self._wake_processing_cron()
-
     @api.model
     def _wake_processing_cron(self):
-        """Trigger the processing cron, unless a trigger is already waiting.
+        """Trigger the processing cron, unless a trigger is already due.
 
-        ``ir.cron._trigger`` would add one trigger row per webhook call and
-        notify the cron workers over a second connection each time; under
-        a burst one due trigger is enough, since the cron takes every
-        pending event when it runs. A call that arrives while the cron is
-        finishing is picked up by its next run (the cron also runs every
-        minute, so nothing waits longer than that)."""
-        cron = self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")
-        self.env.cr.execute(
-            """
-            INSERT INTO ir_cron_trigger
-                   (cron_id, call_at, create_uid, create_date, write_uid, write_date)
-            SELECT %(cron)s, now() at time zone 'UTC',
-                   %(uid)s, now() at time zone 'UTC',
-                   %(uid)s, now() at time zone 'UTC'
-             WHERE NOT EXISTS (
-                   SELECT 1 FROM ir_cron_trigger
-                    WHERE cron_id = %(cron)s
-                      AND call_at <= now() at time zone 'UTC')
-            """,
-            {"cron": cron.id, "uid": self.env.uid},
-        )
-        if self.env.cr.rowcount:
-            self.env.cr.postcommit.add(cron.sudo()._notifydb)
+        Each ``ir.cron._trigger`` adds a trigger row and, after commit,
+        notifies the cron workers over a connection of its own; under a
+        burst of webhook calls one due trigger is enough, since the cron
+        takes every pending event when it runs. A call that arrives while
+        the cron is finishing is picked up by its next run (the cron also
+        runs every minute, so nothing waits longer than that)."""
+        cron = self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process").sudo()
+        now = self.env.cr.now()
+        if (
+            self.env["ir.cron.trigger"]
+            .sudo()
+            .search_count([("cron_id", "=", cron.id), ("call_at", "<=", now)], limit=1)
+        ):
+            return
+        cron._trigger(at=now)
 
     def _process(self, lock=False):
         events = self
@@ -205,87 +191,82 @@ class WinbackWebhookEvent(models.Model):
         authenticated the call, never one the payload names: a change for
         another phone number is not processed."""
         self.ensure_one()
-        payload = json.loads(self.raw_body)
-        Message = self.env["winback.message"].sudo()
+        Inbound = self.env["winback.inbound"].sudo()
+        Status = self.env["winback.status"].sudo()
         account = self.account_id
         notes = []
         foreign = []
-        for entry in payload.get("entry") or []:
-            for change in entry.get("changes") or []:
-                value = change.get("value") or {}
-                phone_number_id = self._foreign_phone_number_id(value)
-                if phone_number_id:
-                    foreign.append(phone_number_id)
-                    continue
-                if change.get("field") == "user_preferences" or value.get(
-                    "user_preferences"
-                ):
-                    for pref in value.get("user_preferences") or []:
-                        Message._winback_apply_preference(account, pref)
-                names = {
-                    c.get("wa_id"): (c.get("profile") or {}).get("name")
-                    for c in value.get("contacts") or []
-                }
-                for msg in value.get("messages") or []:
-                    Message._winback_receive(account, msg, names.get(msg.get("from")))
-                for status in value.get("statuses") or []:
-                    Message._winback_apply_status(account, status)
-                for error in value.get("errors") or []:
-                    notes.append(
-                        "Meta error {}: {}".format(
-                            error.get("code"),
-                            error.get("title") or error.get("message"),
-                        )
-                    )
+        for change in parse_payload(json.loads(self.raw_body)):
+            if self._is_foreign(change.phone_number_id):
+                foreign.append(change.phone_number_id)
+                continue
+            for preference in change.preferences:
+                Inbound._apply_preference(account, preference)
+            for message in change.messages:
+                Inbound._receive(account, message)
+            for status in change.statuses:
+                Status._apply_status(account, status)
+            notes.extend(f"Meta error {e.code}: {e.title}" for e in change.errors)
         if notes:
             _logger.warning("WhatsApp webhook value errors: %s", "; ".join(notes))
         return "\n".join(notes), sorted(set(foreign))
 
-    def _foreign_phone_number_id(self, value):
-        """The phone number ID a change names when it is not the account's
-        (as a string), else False. A change that names none is the
-        authenticating account's."""
+    def _is_foreign(self, phone_number_id):
+        """Whether a change naming ``phone_number_id`` is for another number
+        than the account's. A change that names none is the authenticating
+        account's."""
         self.ensure_one()
-        phone_number_id = (value.get("metadata") or {}).get("phone_number_id")
-        if phone_number_id in (None, False, ""):
-            return False
-        phone_number_id = str(phone_number_id)
-        if phone_number_id == (self.account_id.phone_number_id or ""):
-            return False
-        return phone_number_id
+        return bool(phone_number_id) and phone_number_id != (
+            self.account_id.phone_number_id or ""
+        )
 
     @api.model
-    def _cron_process(self, batch_size=200):
+    def _due_condition(self):
+        """The events the processing cron takes: new ones, and failed ones
+        due for a retry."""
+        return SQL(
+            """
+            state = 'pending'
+            OR (state = 'failed' AND attempts < %s
+                AND (next_attempt_at IS NULL
+                     OR next_attempt_at <= (now() at time zone 'UTC')))
+            """,
+            MAX_ATTEMPTS,
+        )
+
+    @api.model
+    def _cron_process(self, batch_size=PROCESS_BATCH):
         """Process pending events and retry failed ones, with backoff,
         claimed with row locks so several workers never process the same
-        event. Reports its progress, so ir.cron runs it again at once while
-        a burst is being worked off."""
+        event. Commits after each chunk: done events stay done even if a
+        later chunk crashes the worker. Reports its progress, so ir.cron
+        runs it again at once while a backlog is being worked off."""
         self.flush_model()
         self.env.cr.execute(
-            """
-            SELECT id FROM winback_webhook_event
-             WHERE state = 'pending'
-                OR (state = 'failed' AND attempts < %s
-                    AND (next_attempt_at IS NULL
-                         OR next_attempt_at <= (now() at time zone 'UTC')))
-             ORDER BY id
-             LIMIT %s
-               FOR UPDATE SKIP LOCKED
-            """,
-            (MAX_ATTEMPTS, batch_size + 1),
+            SQL(
+                """
+                SELECT id FROM winback_webhook_event
+                 WHERE %s
+                 ORDER BY id
+                 LIMIT %s
+                   FOR UPDATE SKIP LOCKED
+                """,
+                self._due_condition(),
+                batch_size,
+            )
         )
-        ids = [r[0] for r in self.env.cr.fetchall()]
-        events = self.browse(ids[:batch_size])
-        for index in range(0, len(events), 50):
-            events[index : index + 50]._process(lock=True)
-            if not (modules.module.current_test or self.env.registry.in_test_mode()):
-                # Checkpoint: done events stay done even if a later chunk
-                # crashes the worker (and their row locks are released).
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-        remaining = len(ids) - len(events)
+        events = self.browse(r[0] for r in self.env.cr.fetchall())
+        for index in range(0, len(events), PROCESS_CHUNK):
+            events[index : index + PROCESS_CHUNK]._process(lock=True)
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        self.env.cr.execute(
+            SQL(
+                "SELECT count(*) FROM winback_webhook_event WHERE %s",
+                self._due_condition(),
+            )
+        )
+        remaining = self.env.cr.fetchone()[0]
         self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
-        if remaining:
-            self._wake_processing_cron()
         return True
 
     @api.autovacuum

@@ -10,6 +10,8 @@ from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
+from ..tools import webhook_simulator
+from ..tools.webhook_parser import parse_payload
 from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, CloudApiStub
 from .common import WinbackDataMixin, WinbackReportCase
 
@@ -64,21 +66,17 @@ def _meta_enrollment(campaign, meta_account):
 
 def _receive(env, account, number, body, wamid=None):
     """An inbound message the way the webhook stores it."""
-    return (
-        env["winback.message"]
-        .sudo()
-        ._winback_receive(
-            account,
-            {
-                "from": number.lstrip("+"),
-                "id": wamid or f"wamid.SEC.{number}.{time.monotonic_ns()}",
-                "timestamp": str(int(time.time())),
-                "type": "text",
-                "text": {"body": body},
-            },
-            profile_name="Unknown customer",
-        )
+    wa_id = number.lstrip("+")
+    payload = webhook_simulator.text_reply(
+        account.phone_number_id,
+        wa_id,
+        wamid or f"wamid.SEC.{number}.{time.monotonic_ns()}",
+        body,
+        time.time(),
+        profile_name="Unknown customer",
     )
+    (message,) = parse_payload(payload)[0].messages
+    return env["winback.inbound"].sudo()._receive(account, message)
 
 
 @tagged("post_install", "-at_install")
@@ -205,9 +203,9 @@ class TestSecurityAccess(WinbackReportCase):
         # A partner the user cannot read is refused.
         with self.assertRaises(AccessError), self.cr.savepoint():
             as_user.write({"partner_id": hidden.id})
-            as_user.action_winback_link_partner()
+            as_user.action_link_partner()
         as_user.write({"partner_id": partner.id})
-        as_user.action_winback_link_partner()
+        as_user.action_link_partner()
         notes = partner.message_ids.filtered(lambda m: "STOP" in (m.body or ""))
         self.assertEqual(len(notes), 2)  # the reply, and the opt-out note
         self.assertEqual(self.enrollment.state, "opted_out")
@@ -223,7 +221,7 @@ class TestSecurityAccess(WinbackReportCase):
         self.assertEqual(len(confirmations), 1)
         # A second click changes nothing: no second post, no second opt-out.
         with self.assertRaises(UserError):
-            as_user.action_winback_link_partner()
+            as_user.action_link_partner()
         with self.assertRaises(AccessError), self.cr.savepoint():
             as_user.write({"partner_id": hidden.id})
         self.assertEqual(
@@ -243,11 +241,11 @@ class TestSecurityAccess(WinbackReportCase):
         with self.assertRaises(UserError):
             self.enrollment.message_ids.filtered(
                 lambda m: m.direction == "outbound"
-            ).with_user(self.user).action_winback_link_partner()
+            ).with_user(self.user).action_link_partner()
 
     def test_create_partner_from_unmatched_reply_once(self):
         message = _receive(self.env, self.account, "+393339990003", "Hi there")
-        message.with_user(self.user).action_winback_create_partner()
+        message.with_user(self.user).action_create_partner()
         partner = message.partner_id
         self.assertEqual(partner.phone_sanitized, "+393339990003")
         self.assertEqual(
@@ -255,7 +253,7 @@ class TestSecurityAccess(WinbackReportCase):
             1,
         )
         with self.assertRaises(UserError):
-            message.with_user(self.user).action_winback_create_partner()
+            message.with_user(self.user).action_create_partner()
         self.assertEqual(
             self.env["res.partner"].search_count(
                 [("phone_sanitized", "=", "+393339990003")]
@@ -296,7 +294,7 @@ class TestSecurityAccess(WinbackReportCase):
             self.env, login="sec_outsider", groups="base.group_user"
         )
         with self.assertRaises(AccessError):
-            message.with_user(outsider).action_winback_create_partner()
+            message.with_user(outsider).action_create_partner()
         with self.assertRaises(AccessError):
             self.segment_warm.with_user(outsider).action_view_partners()
 

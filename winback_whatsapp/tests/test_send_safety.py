@@ -11,7 +11,9 @@ from odoo.tests import freeze_time, new_test_user, tagged
 from odoo.tools import config
 
 from odoo.addons.winback_whatsapp.models import winback_message
+from odoo.addons.winback_whatsapp.tools import webhook_simulator
 from odoo.addons.winback_whatsapp.tools.send_window import customer_timezone
+from odoo.addons.winback_whatsapp.tools.webhook_parser import parse_status
 from odoo.addons.winback_whatsapp.tools.whatsapp_api import WhatsAppApi
 
 from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID
@@ -52,15 +54,17 @@ class SendSafetyCase(WinbackSendCase):
         return enrollment, enrollment.message_ids
 
     def _status(self, message, status, wamid):
-        return self.env["winback.message"]._winback_apply_status(
+        return self.env["winback.status"]._apply_status(
             message.account_id,
-            {
-                "id": wamid,
-                "status": status,
-                "timestamp": str(int(time.time())),
-                "recipient_id": message.phone_e164.lstrip("+"),
-                "biz_opaque_callback_data": f"winback:{message.id}",
-            },
+            parse_status(
+                webhook_simulator.status(
+                    wamid,
+                    status,
+                    time.time(),
+                    message.phone_e164.lstrip("+"),
+                    biz_opaque_callback_data=f"winback:{message.id}",
+                )
+            ),
         )
 
     def _expire_sending(self):

@@ -4,7 +4,9 @@ import json
 
 from odoo.tests import HttpCase, tagged
 
+from ..tools import webhook_simulator as simulator
 from ..tools.stop_keywords import is_start, is_stop
+from .common import run_job
 
 SECRET = "test-app-secret"
 PNID = "106540352242922"
@@ -89,6 +91,8 @@ class TestWebhook(HttpCase):
     # helpers ---------------------------------------------------------
 
     def _post(self, payload, secret=SECRET, signature=None, raw=None):
+        """A signed POST, as Meta makes it, then a run of the processing cron
+        the webhook wakes (as ir.cron runs it: in a cursor of its own)."""
         body = raw if raw is not None else json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
         if signature is None and secret:
@@ -96,42 +100,33 @@ class TestWebhook(HttpCase):
             signature = "sha256=" + digest
         if signature:
             headers["X-Hub-Signature-256"] = signature
-        return self.url_open(self.url, data=body, headers=headers)
+        response = self.url_open(self.url, data=body, headers=headers)
+        run_job(self, "winback.webhook.event", "_cron_process")
+        return response
 
-    def _value(self, **value):
-        value.setdefault("messaging_product", "whatsapp")
-        value.setdefault(
-            "metadata",
-            {"display_phone_number": "15550001111", "phone_number_id": PNID},
+    def _value(self, field="messages", **value):
+        value.setdefault("metadata", simulator.metadata(PNID, "15550001111"))
+        return simulator.envelope(
+            simulator.change_value(**value), field=field, waba_id="WABA_ID"
         )
-        return {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "WABA_ID",
-                    "changes": [{"field": "messages", "value": value}],
-                }
-            ],
-        }
 
     def _inbound(self, msg_type, content, wamid, sender="393331234567", context=None):
-        msg = {"from": sender, "id": wamid, "timestamp": "1767225600", "type": msg_type}
-        msg[msg_type] = content
-        if context:
-            msg["context"] = {"from": "15550001111", "id": context}
+        msg = simulator.message(
+            sender,
+            wamid,
+            msg_type,
+            content,
+            1767225600,
+            context=context and ("15550001111", context),
+        )
         return self._value(
-            contacts=[{"profile": {"name": "Mario"}, "wa_id": sender}], messages=[msg]
+            contacts=[simulator.contact(sender, "Mario")], messages=[msg]
         )
 
     def _status(self, wamid, status, ts="1767225600", **extra):
-        st = {
-            "id": wamid,
-            "status": status,
-            "timestamp": ts,
-            "recipient_id": "393331234567",
-        }
-        st.update(extra)
-        return self._value(statuses=[st])
+        return self._value(
+            statuses=[simulator.status(wamid, status, ts, "393331234567", **extra)]
+        )
 
     def _chatter(self, partner, text):
         return partner.message_ids.filtered(lambda m: text in (m.body or ""))
@@ -226,8 +221,6 @@ class TestWebhook(HttpCase):
     def test_cron_works_off_a_backlog_in_batches(self):
         Event = self.env["winback.webhook.event"]
         cron = self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")
-        Trigger = self.env["ir.cron.trigger"].sudo()
-        Trigger.search([("cron_id", "=", cron.id)]).unlink()
         events = Event.browse()
         for index in range(3):
             payload = self._inbound(
@@ -235,17 +228,53 @@ class TestWebhook(HttpCase):
             )
             events |= Event._store(self.account, json.dumps(payload))
         self.assertEqual(set(events.mapped("state")), {"pending"})
-        Event._cron_process(batch_size=2)
+        # Run as ir.cron runs it, with the progress record it reads back.
+        _cron, progress = cron._add_progress()
+        self.env = self.env(
+            context=dict(self.env.context, ir_cron_progress_id=progress.id)
+        )
+        run_job(self, "winback.webhook.event", "_cron_process", batch_size=2)
         self.assertEqual(events.mapped("state"), ["done", "done", "pending"])
         self.assertEqual(
-            Trigger.search_count([("cron_id", "=", cron.id)]),
-            1,
+            (progress.done, progress.remaining),
+            (2, 1),
             "the cron asks to run again while events remain",
         )
-        Event._cron_process(batch_size=2)
+        run_job(self, "winback.webhook.event", "_cron_process", batch_size=2)
         self.assertEqual(set(events.mapped("state")), {"done"})
+        self.assertEqual((progress.done, progress.remaining), (1, 0))
         for index in range(3):
             self.assertEqual(len(self._chatter(self.partner, f"backlog {index}")), 1)
+
+    def test_ir_cron_runs_the_cron_again_while_events_remain(self):
+        """ir.cron's own loop: a run that reports events remaining is run
+        again at once, until none remains."""
+        Event = self.env["winback.webhook.event"]
+        cron = self.env.ref("winback_whatsapp.ir_cron_winback_webhook_process")
+        cron.code = "model._cron_process(batch_size=2)"
+        events = Event.browse()
+        for index in range(5):
+            payload = self._inbound(
+                "text", {"body": f"burst {index}"}, f"wamid.B{index}"
+            )
+            events |= Event._store(self.account, json.dumps(payload))
+        self.env.flush_all()
+        job = {
+            **cron.read(load=None)[0],
+            "done": 0,
+            "remaining": 0,
+            "timed_out_counter": 0,
+        }
+        with self.registry.cursor() as cron_cr:
+            self.registry["ir.cron"]._process_job(self.registry.db_name, cron_cr, job)
+        self.env.invalidate_all()
+        self.assertEqual(set(events.mapped("state")), {"done"})
+        runs = self.env["ir.cron.progress"].search(
+            [("cron_id", "=", cron.id)], order="id"
+        )
+        self.assertEqual(
+            [(run.done, run.remaining) for run in runs], [(2, 3), (2, 1), (1, 0)]
+        )
 
     # inbound ---------------------------------------------------------
 
@@ -382,7 +411,7 @@ class TestWebhook(HttpCase):
         self.assertEqual(unmatched.phone_e164, "+447700900123")
         self.assertEqual(unmatched.body, "who is this?")
         self.assertEqual(unmatched.profile_name, "Mario")
-        unmatched.action_winback_create_partner()
+        unmatched.action_create_partner()
         self.assertEqual(unmatched.partner_id.mobile, "+447700900123")
         self.assertTrue(self._chatter(unmatched.partner_id, "who is this?"))
 
@@ -496,33 +525,9 @@ class TestWebhook(HttpCase):
 
     def test_user_preferences_stop_resume(self):
         def pref(value, wamid):
-            return {
-                "object": "whatsapp_business_account",
-                "entry": [
-                    {
-                        "id": "WABA_ID",
-                        "changes": [
-                            {
-                                "field": "user_preferences",
-                                "value": {
-                                    "messaging_product": "whatsapp",
-                                    "metadata": {"phone_number_id": PNID},
-                                    "contacts": [{"wa_id": "393331234567"}],
-                                    "user_preferences": [
-                                        {
-                                            "wa_id": "393331234567",
-                                            "detail": "User requested to stop",
-                                            "category": "marketing_messages",
-                                            "value": value,
-                                            "timestamp": 1767225600,
-                                        }
-                                    ],
-                                },
-                            }
-                        ],
-                    }
-                ],
-            }
+            return simulator.preference_change(
+                PNID, "393331234567", value, 1767225600, waba_id="WABA_ID"
+            )
 
         self._post(pref("stop", 1))
         self.assertTrue(self._blacklisted("+393331234567"))
@@ -622,7 +627,7 @@ class TestWebhook(HttpCase):
         self.assertEqual(bad.attempts, 1)
         self.assertTrue(bad.error)
         bad.next_attempt_at = "2000-01-01 00:00:00"
-        self.env["winback.webhook.event"]._cron_process()
+        run_job(self, "winback.webhook.event", "_cron_process")
         self.assertEqual(bad.attempts, 2)
         self.assertEqual(bad.state, "failed")
 

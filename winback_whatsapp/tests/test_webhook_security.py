@@ -1,7 +1,7 @@
 """The webhook as an attacker, a replayed event or an odd number sees it.
 
-Over real HTTP with real HMAC signatures (test_webhook's helpers), the
-events processed at once as the tests' controller does."""
+Over real HTTP with real HMAC signatures (test_webhook's helpers), each
+call followed by a run of the processing cron it wakes."""
 
 import hashlib
 import hmac
@@ -13,8 +13,10 @@ from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
 
+from ..tools import webhook_simulator as simulator
 from ..tools.wa_number import is_valid_e164, number_variants, wa_id_to_e164
 from . import test_webhook as base
+from .common import run_job
 
 MAIN_NUMBER = "+393331234567"
 
@@ -132,20 +134,9 @@ class TestWebhookSecurity(HttpCase):
         return payload
 
     def _preference(self, wa_id, value, ts=None):
-        payload = self._value(
-            contacts=[{"wa_id": wa_id}],
-            user_preferences=[
-                {
-                    "wa_id": wa_id,
-                    "detail": "User requested to stop",
-                    "category": "marketing_messages",
-                    "value": value,
-                    "timestamp": int(ts or time.time()),
-                }
-            ],
+        return simulator.preference_change(
+            base.PNID, wa_id, value, ts or time.time(), waba_id="WABA_ID"
         )
-        payload["entry"][0]["changes"][0]["field"] = "user_preferences"
-        return payload
 
     def _events(self):
         return self.env["winback.webhook.event"].search([])
@@ -166,7 +157,7 @@ class TestWebhookSecurity(HttpCase):
         self.assertTrue(self._blacklisted("+4915112345678"))
         # The customer found later (Unmatched replies > Create partner) is
         # never messaged: the send path finds the number blacklisted.
-        unmatched.action_winback_create_partner()
+        unmatched.action_create_partner()
         self.assertTrue(self._blacklisted(unmatched.partner_id.phone_sanitized))
 
     def test_mexican_wa_id_is_the_customers_e164_number(self):
@@ -234,7 +225,7 @@ class TestWebhookSecurity(HttpCase):
         newcomer = self._customer("Newcomer", "+" + odd, self.campaign)
         message = self._queued(newcomer)
         message.phone_e164 = "+" + odd
-        self.env["winback.message"]._cron_send()
+        run_job(self, "winback.message", "_cron_send")
         self.assertIn(message.state, ("cancelled", "failed"))
         self.assertFalse(message.sent_at)
 
@@ -272,7 +263,7 @@ class TestWebhookSecurity(HttpCase):
         self.assertEqual(self.bea.winback_enrollment_ids.state, "running")
         # Not retried: the cron leaves it where it is.
         event.next_attempt_at = "2000-01-01 00:00:00"
-        self.env["winback.webhook.event"]._cron_process()
+        run_job(self, "winback.webhook.event", "_cron_process")
         self.assertEqual((event.state, event.attempts), ("refused", 1))
         # The same call for the account's own number is processed.
         self._post(self._inbound("text", {"body": "ciao"}, "wamid.OWN1"))
@@ -305,13 +296,14 @@ class TestWebhookSecurity(HttpCase):
         )
         now = time.time()
         Event = self.env["winback.webhook.event"]
+        stop = self._inbound("text", {"body": "STOP"}, "wamid.LATESTOP")
+        self._post(self._at(stop, now - 60))
+        self.assertTrue(self._blacklisted(MAIN_NUMBER))
+        # Sent an hour before the STOP, stored but not processed (yet).
         old_resume = Event._store(
             self.account,
             json.dumps(self._preference("393331234567", "resume", now - 3600)),
         )
-        stop = self._inbound("text", {"body": "STOP"}, "wamid.LATESTOP")
-        self._post(self._at(stop, now - 60))
-        self.assertTrue(self._blacklisted(MAIN_NUMBER))
         old_resume.with_user(manager).action_retry()
         self.assertEqual(old_resume.state, "done")
         self.assertTrue(self._blacklisted(MAIN_NUMBER), "the later STOP stands")
@@ -325,6 +317,10 @@ class TestWebhookSecurity(HttpCase):
         self._post(
             self._at(self._inbound("text", {"body": "STOP"}, "wamid.S0"), now - 7200)
         )
+        self._post(
+            self._at(self._inbound("text", {"body": "stop"}, "wamid.S2"), now - 60)
+        )
+        # Sent between the two, processed after the second.
         late_start = Event._store(
             self.account,
             json.dumps(
@@ -333,10 +329,7 @@ class TestWebhookSecurity(HttpCase):
                 )
             ),
         )
-        self._post(
-            self._at(self._inbound("text", {"body": "stop"}, "wamid.S2"), now - 60)
-        )
-        Event._cron_process()
+        run_job(self, "winback.webhook.event", "_cron_process")
         self.assertEqual(late_start.state, "done")
         self.assertTrue(self._blacklisted(MAIN_NUMBER), "START older than the STOP")
 

@@ -1,0 +1,354 @@
+import psycopg2
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.tools import plaintext2html
+
+from ..tools.stop_keywords import is_start, is_stop, normalize
+from ..tools.wa_number import wa_id_to_e164
+from ..tools.webhook_parser import REACTION, UNSUPPORTED
+from .winback_enrollment import LIVE_STATES
+
+
+class WinbackInbound(models.AbstractModel):
+    """What a customer sends: a message is stored once (on its wamid), filed
+    in the partner's chatter and acted on (STOP / START, reply, activity);
+    a ``user_preferences`` change stops or resumes marketing messages.
+
+    Takes the webhook parser's events (tools/webhook_parser.py) and the
+    inbound ``winback.message`` records they become. Called by the webhook
+    event processing (as superuser) and by the unmatched replies' actions.
+    """
+
+    _name = "winback.inbound"
+    _description = "WhatsApp inbound handling"
+
+    # ------------------------------------------------------------
+    # Messages
+    # ------------------------------------------------------------
+
+    @api.model
+    def _inbound_text(self, event):
+        """The text of an inbound message as shown to users."""
+        if event.text_kind == REACTION:
+            text = self.env._("Reaction: %s", event.text)
+        elif event.text_kind == UNSUPPORTED:
+            text = self.env._("[Unsupported message type: %s]", event.text)
+        else:
+            text = event.text
+        return text.strip()
+
+    @api.model
+    def _receive(self, account, event):
+        """Store one inbound message (idempotent on its wamid) and act on it.
+        Returns the new message, or nothing when it was already stored."""
+        Message = self.env["winback.message"]
+        if not event.wamid:
+            return Message
+        if Message.search_count(
+            [("account_id", "=", account.id), ("wamid", "=", event.wamid)]
+        ):
+            return Message
+        # Meta's wa_id is not always the E.164 number (Mexico's 521...).
+        number = wa_id_to_e164(event.wa_id)
+        replied_to = event.context_wamid and Message.search(
+            [("account_id", "=", account.id), ("wamid", "=", event.context_wamid)],
+            limit=1,
+        )
+        partner = replied_to and replied_to.partner_id
+        if not partner:
+            partner = (
+                self.env["res.partner"]
+                .sudo()
+                ._winback_find_by_number(number, account.company_id)
+            )
+        vals = {
+            "direction": "inbound",
+            "state": "received",
+            "account_id": account.id,
+            "company_id": account.company_id.id,
+            "partner_id": partner.id or False,
+            "phone_e164": number or False,
+            "body": self._inbound_text(event),
+            "wamid": event.wamid,
+            "context_wamid": event.context_wamid or False,
+            "received_at": event.timestamp or fields.Datetime.now(),
+            "profile_name": event.profile_name or False,
+            "inbound_type": event.type or False,
+        }
+        try:
+            with self.env.cr.savepoint():
+                message = Message.create(vals)
+        except psycopg2.IntegrityError:
+            # A concurrent delivery of the same wamid won the race.
+            return Message
+        if partner:
+            self._handle(message, replied_to, event.payload)
+        else:
+            # Waits in Unmatched replies, but a STOP (or START) is obeyed now.
+            self._apply_keywords(message, replied_to, event.payload)
+        return message
+
+    @api.model
+    def _handle(self, message, replied_to=None, payload=None):
+        """Chatter, opt-out/opt-in keywords, enrollment outcome, activity,
+        for an inbound message of a known partner."""
+        message.ensure_one()
+        message = message.with_env(self.env)
+        message.handled = True
+        self._post_in_chatter(message)
+        if self._apply_keywords(message, replied_to, payload):
+            return
+        enrollment = replied_to and replied_to.enrollment_id
+        if not enrollment:
+            enrollment = self.env["winback.enrollment"].search(
+                [("partner_id", "=", message.partner_id.id), ("state", "=", "running")],
+                order="id desc",
+                limit=1,
+            )
+        if enrollment:
+            message.enrollment_id = enrollment
+        if message.inbound_type == "reaction":
+            # An emoji on our message is shown, but is no conversation: the
+            # campaign goes on and nobody is asked to answer it.
+            return
+        if enrollment:
+            enrollment._mark_replied(message)
+        self._schedule_activity(message, enrollment)
+
+    @api.model
+    def _apply_keywords(self, message, replied_to=None, payload=None):
+        """Obey a STOP, or a START of a blacklisted number, partner or not.
+        Returns whether the message was one of them."""
+        message.ensure_one()
+        if self._is_stop(message, replied_to, payload):
+            self._opt_out_from_reply(message)
+            return True
+        if is_start(message.body) and self.env["phone.blacklist"].sudo()._winback_lines(
+            [message.phone_e164]
+        ).filtered("active"):
+            self._opt_in_from_reply(message)
+            return True
+        return False
+
+    @api.model
+    def _post_in_chatter(self, message):
+        message.ensure_one()
+        # plaintext2html escapes: an HTML/script payload is shown, never run.
+        body = Markup("%s%s") % (
+            Markup("<b>WhatsApp</b>: "),
+            plaintext2html(message.body or ""),
+        )
+        message.partner_id.message_post(
+            body=body,
+            author_id=message.partner_id.id,
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+        )
+
+    @api.model
+    def _is_stop(self, message, replied_to=None, payload=None):
+        """Whether this inbound message opts out: its text is a stop keyword,
+        or it is a tap on a STOP quick-reply button. A tap on any other
+        button is a reply. The button is found by its payload, first among
+        the buttons of the template answered, then of the account's
+        templates; a ``button`` message whose payload matches none (sent
+        without payloads) by its text. Needs no partner."""
+        message.ensure_one()
+        if is_stop(message.body):
+            return True
+        if not payload and message.inbound_type != "button":
+            return False
+        template = replied_to and replied_to.template_id
+        buttons = template.sudo().button_ids if template else None
+        if payload:
+            matched = (
+                buttons.filtered(lambda b: b.payload == payload) if buttons else None
+            )
+            matched = matched or self._account_buttons(
+                message, [("payload", "=", payload)]
+            )
+            if matched:
+                return any(matched.mapped("is_stop"))
+        if message.inbound_type == "button" and message.body:
+            if buttons is None:
+                buttons = self._account_buttons(
+                    message, [("text", "=ilike", message.body)]
+                )
+            text = normalize(message.body)
+            return any(b.is_stop for b in buttons if normalize(b.text) == text)
+        return False
+
+    @api.model
+    def _account_buttons(self, message, domain):
+        return (
+            self.env["winback.template.button"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("template_id.account_id", "=", message.account_id.id), *domain])
+        )
+
+    # ------------------------------------------------------------
+    # Opt-out and opt-in
+    # ------------------------------------------------------------
+
+    @api.model
+    def _opt_out_from_reply(self, message):
+        message.ensure_one()
+        number = message.phone_e164
+        partner = message.partner_id
+        Blacklist = self.env["phone.blacklist"].sudo()
+        already = number and Blacklist.search([("number", "=", number)])
+        reason = self.env._("WhatsApp: the customer asked to stop (%s).", message.body)
+        if already:
+            # Repeated STOP: already off every send, and the confirmation
+            # queued the first time must not be cancelled nor repeated. It
+            # is still the latest opt-out an older START must not undo.
+            already._winback_note_opt_out(message.received_at)
+            if partner and self.env["winback.enrollment"].sudo().search_count(
+                [("partner_id", "=", partner.id), ("state", "in", LIVE_STATES)],
+                limit=1,
+            ):
+                # A STOP from an unknown number, linked to its customer
+                # later: the customer leaves their campaigns now.
+                partner._winback_opt_out(
+                    reason, numbers=[number], when=message.received_at
+                )
+            return
+        partner._winback_opt_out(
+            reason,
+            numbers=[number] if number else None,
+            when=message.received_at,
+        )
+        if number:
+            self._queue_stop_confirmation(message)
+
+    @api.model
+    def _opt_in_from_reply(self, message):
+        """START: free the number again, unless the customer opted out after
+        sending it (a START retried or processed late)."""
+        message.ensure_one()
+        numbers = [message.phone_e164, *message.partner_id.mapped("phone_sanitized")]
+        freed = (
+            self.env["phone.blacklist"]
+            .sudo()
+            ._winback_remove(
+                numbers,
+                self.env._("Customer sent START on WhatsApp."),
+                when=message.received_at,
+            )
+        )
+        if freed:
+            body = self.env._("WhatsApp: the customer opted back in (START).")
+        else:
+            body = self.env._(
+                "WhatsApp: START of %(when)s UTC ignored: the customer opted out "
+                "after it.",
+                when=fields.Datetime.to_string(message.received_at),
+            )
+        if message.partner_id:
+            message.partner_id.message_post(body=body, subtype_xmlid="mail.mt_note")
+
+    @api.model
+    def _queue_stop_confirmation(self, message):
+        """ONE free-text confirmation (no template): the sender's cron sends
+        it; we are inside the 24-hour window the customer's STOP opened."""
+        message.ensure_one()
+        return self.env["winback.message"].create(
+            {
+                "direction": "outbound",
+                "state": "queued",
+                "account_id": message.account_id.id,
+                "company_id": message.company_id.id,
+                "partner_id": message.partner_id.id,
+                "phone_e164": message.phone_e164,
+                "body": self.env._(
+                    "You will no longer receive promotional messages from us. "
+                    "Reply START to subscribe again."
+                ),
+                "scheduled_at": fields.Datetime.now(),
+            }
+        )
+
+    # ------------------------------------------------------------
+    # Follow-up
+    # ------------------------------------------------------------
+
+    @api.model
+    def _schedule_activity(self, message, enrollment):
+        """One *Win-back reply* to-do per customer for their salesperson
+        (else the campaign's responsible, else the administrator)."""
+        message.ensure_one()
+        partner = message.partner_id
+        user = partner.user_id or (enrollment and enrollment.campaign_id.user_id)
+        if not user:
+            user = self.env.ref("base.user_admin", raise_if_not_found=False)
+        activity_type = self.env.ref(
+            "winback_whatsapp.mail_activity_type_winback_reply",
+            raise_if_not_found=False,
+        )
+        if not activity_type or not user:
+            return
+        note = plaintext2html(message.body or "")
+        pending = partner.activity_ids.filtered(
+            lambda a: a.activity_type_id == activity_type
+        )
+        if pending:
+            # One to-do per customer, however many messages they send: it
+            # shows the latest, the chatter has them all.
+            pending[:1].note = note
+            return
+        partner.activity_schedule(
+            activity_type_id=activity_type.id,
+            summary=self.env._("Answer the WhatsApp reply"),
+            note=note,
+            user_id=user.id,
+        )
+
+    # ------------------------------------------------------------
+    # Preferences
+    # ------------------------------------------------------------
+
+    @api.model
+    def _apply_preference(self, account, event):
+        """user_preferences: marketing_messages stop / resume. A resume never
+        undoes a stop the customer sent after it (retry, late processing)."""
+        if event.category not in (None, "marketing_messages"):
+            return False
+        number = wa_id_to_e164(event.wa_id)
+        if not number or event.value not in ("stop", "resume"):
+            return False
+        when = event.timestamp or fields.Datetime.now()
+        partner = (
+            self.env["res.partner"]
+            .sudo()
+            ._winback_find_by_number(number, account.company_id)
+        )
+        if event.value == "stop":
+            partner._winback_opt_out(
+                self.env._("WhatsApp: the customer stopped marketing messages."),
+                numbers=[number],
+                when=when,
+            )
+            return True
+        freed = (
+            self.env["phone.blacklist"]
+            .sudo()
+            ._winback_remove(
+                [number, *partner.mapped("phone_sanitized")],
+                self.env._("WhatsApp: the customer resumed marketing messages."),
+                when=when,
+            )
+        )
+        if partner:
+            partner.message_post(
+                body=self.env._("WhatsApp: the customer resumed marketing messages.")
+                if freed
+                else self.env._(
+                    "WhatsApp: resume of %(when)s UTC ignored: the customer "
+                    "opted out after it.",
+                    when=fields.Datetime.to_string(when),
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+        return True
