@@ -15,6 +15,7 @@ from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
 
 from ..tools.wa_number import is_valid_e164, number_variants, wa_id_to_e164
 from . import test_webhook as base
+from .common import run_job
 
 MAIN_NUMBER = "+393331234567"
 
@@ -234,7 +235,7 @@ class TestWebhookSecurity(HttpCase):
         newcomer = self._customer("Newcomer", "+" + odd, self.campaign)
         message = self._queued(newcomer)
         message.phone_e164 = "+" + odd
-        self.env["winback.message"]._cron_send()
+        run_job(self, "winback.message", "_cron_send")
         self.assertIn(message.state, ("cancelled", "failed"))
         self.assertFalse(message.sent_at)
 
