@@ -35,7 +35,7 @@ _logger = logging.getLogger(__name__)
 SEND_BATCH = 50
 # Provider calls on the wire at once per cron run: also the most messages a
 # crash can leave "outcome unknown" (the rest of a claim stays queued).
-SEND_POOL = 8
+SEND_POOL = 16
 # Seconds a cron run starts calls for before it ends and reports what
 # remains, so that ir.cron runs it again. With its last calls
 # (WhatsAppApi.TIMEOUT, 5 s to connect and 20 s to read) a run stays well
@@ -215,26 +215,36 @@ class WinbackMessage(models.Model):
 
     @api.model
     def _send_due(self, pool, deadline, batch_size):
-        """The send loop: one transaction per turn records the calls that
-        ended and marks ``sending`` the messages that take their places in
-        the pool; then those calls start. One call at a time per number, so
-        that a customer gets their messages in order. Returns how many were
-        sent."""
+        """The send loop: one transaction per turn marks ``sending`` the
+        messages that take free places in the pool and records the calls
+        that ended; then those calls start. A turn waits for half the pool to
+        be free, and one call at a time goes to a number, so that a customer
+        gets their messages in order. Returns how many were sent."""
         sent = 0
         claimed = []  # ids claimed in advance: re-claimed when their turn comes
         clients = {}
         busy = {}  # message id: number, of the calls on the wire
+        outcomes = []  # of the calls that ended, not recorded yet
         idle = False
         while True:
-            outcomes = pool.collect(block=idle or not pool.free)
+            wait_for = pool.running if idle else pool.size // 2 - pool.free
+            outcomes += pool.collect(at_least=max(wait_for, 0))
             for _account_id, message_id, _wamid, _error in outcomes:
-                del busy[message_id]
-            sent += self._record_outcomes(outcomes)
-            wave = self.browse()
-            if time.monotonic() < deadline:
-                wave = self._claim_wave(pool.free, claimed, batch_size, busy)
-            ready = wave._prepare_send(clients, pool.session)
-            self.env.cr.commit()  # pylint: disable=invalid-commit
+                busy.pop(message_id, None)
+            try:
+                wave = self.browse()
+                if time.monotonic() < deadline:
+                    wave = self._claim_wave(pool, claimed, batch_size, busy, clients)
+                sent += self._record_outcomes(outcomes)
+                ready = wave._mark_sending()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+            except psycopg2.errors.SerializationFailure:
+                # Another worker or a status webhook changed these rows
+                # meanwhile: nothing of this turn happened; again.
+                self.env.cr.rollback()
+                idle = False
+                continue
+            outcomes = []
             for message in ready:
                 api, rate = clients[message.account_id.id]
                 busy[message.id] = message.phone_e164
@@ -245,12 +255,14 @@ class WinbackMessage(models.Model):
             if idle and not pool.running:
                 return sent
 
-    def _claim_wave(self, count, claimed, batch_size, busy):
-        """Lock up to ``count`` due messages, none to a number in ``busy``
-        (values) nor twice to one number: first among those claimed in
-        advance (``claimed``), else a new batch of ``batch_size``. What is not
-        taken stays in ``claimed``, in order (unlocked at the next commit and
-        still ``queued``: another worker may take it meanwhile)."""
+    def _claim_wave(self, pool, claimed, batch_size, busy, clients):
+        """Lock due messages for the pool's free places, none to a number in
+        ``busy`` (values) nor twice to one number: first among those claimed
+        in advance (``claimed``), else a new batch of ``batch_size``, checked
+        and rendered at once (``_prepare_send``). What is not taken stays in
+        ``claimed``, in order (unlocked at the next commit and still
+        ``queued``: another worker may take it meanwhile)."""
+        count = pool.free
         wave = self.browse()
         numbers = set(busy.values())
         for fresh in (False, True):
@@ -258,6 +270,7 @@ class WinbackMessage(models.Model):
                 continue
             if fresh:
                 candidates = self._claim_due(batch_size) - wave
+                candidates = candidates._prepare_send(clients, pool.session)
             else:
                 candidates = self._claim_due(len(claimed), ids=claimed)
             claimed[:] = []
@@ -271,23 +284,17 @@ class WinbackMessage(models.Model):
 
     def _claim_due(self, limit, ids=None):
         """Up to ``limit`` due messages (among ``ids``), locked with FOR
-        UPDATE SKIP LOCKED. A row another worker changed since this
-        transaction began is left to the next turn (repeatable read refuses
-        to lock it): nothing is claimed then."""
+        UPDATE SKIP LOCKED."""
         self.env.flush_all()
-        query = SQL(
-            "%s ORDER BY m.scheduled_at NULLS FIRST, m.id LIMIT %s "
-            "FOR UPDATE OF m SKIP LOCKED",
-            self._due_query(ids),
-            limit,
+        self.env.cr.execute(
+            SQL(
+                "%s ORDER BY m.scheduled_at NULLS FIRST, m.id LIMIT %s "
+                "FOR UPDATE OF m SKIP LOCKED",
+                self._due_query(ids),
+                limit,
+            )
         )
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(query)
-                rows = self.env.cr.fetchall()
-        except psycopg2.errors.SerializationFailure:
-            return self.browse()
-        return self.browse(row[0] for row in rows)
+        return self.browse(row[0] for row in self.env.cr.fetchall())
 
     @api.model
     def _due_query(self, ids=None):
@@ -396,10 +403,10 @@ class WinbackMessage(models.Model):
         return False
 
     def _prepare_send(self, clients, session=None):
-        """Check again, at send time, what may have changed since queuing:
-        company, consent, blacklist, dormancy, send window, daily limit, the
-        account's client (built once per run in ``clients``); render the
-        text. Returns the messages to send, marked ``sending``."""
+        """Check again, as they are claimed to be sent, what may have changed
+        since queuing: company, consent, blacklist, dormancy, send window,
+        daily limit, the account's client (built once per run in
+        ``clients``); render the text. Returns the messages to send."""
         now = fields.Datetime.now()
         ready = self.browse()
         recipients = {}
@@ -421,6 +428,11 @@ class WinbackMessage(models.Model):
             if message.template_id and not message._render_template():
                 continue
             ready |= message
+        return ready
+
+    def _mark_sending(self):
+        """Mark the messages about to go on the wire ``sending``."""
+        ready = self
         ready.write({"state": "sending", "error_code": False, "error_message": False})
         for message in ready:
             message.attempt_count += 1

@@ -400,14 +400,17 @@ class SendPool:
         except Exception as error:  # noqa: BLE001 - handed to the caller
             return None, error
 
-    def collect(self, block=False):
-        """The finished calls; with ``block``, waits for one at least (if
-        any is running)."""
-        if not self._running:
-            return []
-        done, _pending = wait(
-            list(self._running),
-            timeout=None if block else 0,
-            return_when=FIRST_COMPLETED,
-        )
-        return [(*self._running.pop(f), *f.result()) for f in done]
+    def collect(self, at_least=0):
+        """The finished calls: at least ``at_least`` of them (or all the
+        running ones, if fewer), waiting for them if need be."""
+        at_least = min(at_least, len(self._running))
+        finished = []
+        while True:
+            done, _pending = wait(
+                list(self._running),
+                timeout=None if len(finished) < at_least else 0,
+                return_when=FIRST_COMPLETED,
+            )
+            finished += [(*self._running.pop(f), *f.result()) for f in done]
+            if len(finished) >= at_least:
+                return finished
