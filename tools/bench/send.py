@@ -113,6 +113,7 @@ def main():
     options = args.parse_args()
     reg = registry(options)
     from odoo.addons.winback_whatsapp.models.winback_message import SEND_POOL
+
     log_path = tempfile.mktemp(prefix="winback_stub_", suffix=".jsonl")
     stub, base_url = start_stub(log_path)
     try:

@@ -431,14 +431,24 @@ class WinbackMessage(models.Model):
         return ready
 
     def _mark_sending(self):
-        """Mark the messages about to go on the wire ``sending``."""
-        ready = self
-        ready.write({"state": "sending", "error_code": False, "error_message": False})
-        for message in ready:
-            message.attempt_count += 1
-            message.biz_opaque_callback_data = f"winback:{message.id}"
+        """Mark the messages about to go on the wire ``sending`` (one
+        statement: a turn of the send loop runs it for every wave)."""
+        if not self:
+            return self
         self.env.flush_all()
-        return ready
+        self.env.cr.execute(
+            """
+            UPDATE winback_message
+               SET state = 'sending', error_code = NULL, error_message = NULL,
+                   attempt_count = COALESCE(attempt_count, 0) + 1,
+                   biz_opaque_callback_data = 'winback:' || id,
+                   write_uid = %s, write_date = (now() at time zone 'UTC')
+             WHERE id = ANY(%s)
+            """,
+            [self.env.uid, self.ids],
+        )
+        self.invalidate_recordset()
+        return self
 
     def _window_opens(self, now):
         """When the campaign's send window opens for this customer (``now``
