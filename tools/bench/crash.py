@@ -49,6 +49,7 @@ def run_workers(options, first_id, count=4):
     most messages seen 'sending' at once."""
     rng = random.Random(7)
     workers = [spawn(options, loop=True) for _index in range(count)]
+    started = {w.pid: time.monotonic() for w in workers}
     kills = in_flight_max = 0
     next_kill = time.monotonic() + rng.uniform(0.2, 0.6)
     sending = (
@@ -57,12 +58,16 @@ def run_workers(options, first_id, count=4):
     )
     while any(w.poll() is None for w in workers):
         in_flight_max = max(in_flight_max, psql(options.database, sending))
-        if kills < options.kills and time.monotonic() >= next_kill:
-            alive = [w for w in workers if w.poll() is None]
+        # Kill a worker that has had the time to start sending (an Odoo
+        # process takes a few seconds to load its registry).
+        now = time.monotonic()
+        alive = [w for w in workers if w.poll() is None and now - started[w.pid] > 4]
+        if kills < options.kills and now >= next_kill and alive:
             victim = rng.choice(alive)
             victim.kill()
             victim.wait()
-            workers[workers.index(victim)] = spawn(options, loop=True)
+            fresh = workers[workers.index(victim)] = spawn(options, loop=True)
+            started[fresh.pid] = time.monotonic()
             kills += 1
             next_kill = time.monotonic() + rng.uniform(0.2, 0.6)
         time.sleep(0.02)
