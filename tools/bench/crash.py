@@ -61,7 +61,7 @@ def run_workers(options, first_id, count=4):
         # Kill a worker that has had the time to start sending (an Odoo
         # process takes a few seconds to load its registry).
         now = time.monotonic()
-        alive = [w for w in workers if w.poll() is None and now - started[w.pid] > 4]
+        alive = [w for w in workers if w.poll() is None and now - started[w.pid] > 3]
         if kills < options.kills and now >= next_kill and alive:
             victim = rng.choice(alive)
             victim.kill()
@@ -153,8 +153,10 @@ def crash_workers(options, reg):
             env["winback.campaign"].search([("state", "=", "running")]).action_done()
             env.cr.execute("SELECT COALESCE(max(id), 0) + 1 FROM winback_message")
             first_id = env.cr.fetchone()[0]
+            # Four workers: four times the messages, so that the kills land
+            # while they all send.
             campaign = whatsapp_audience(
-                env, options.messages, base_url, TOKEN, PHONE_NUMBER_ID
+                env, 4 * options.messages, base_url, TOKEN, PHONE_NUMBER_ID
             )
             campaign._enroll()
             env["winback.enrollment"]._queue_due_messages()
