@@ -52,16 +52,24 @@ def run_workers(options, first_id, count=4):
     started = {w.pid: time.monotonic() for w in workers}
     kills = in_flight_max = 0
     next_kill = time.monotonic() + rng.uniform(0.2, 0.6)
+    boot = None  # how long a worker takes to start sending
     sending = (
         "SELECT count(*) FROM winback_message"
         f" WHERE id >= {first_id} AND state = 'sending'"
     )
     while any(w.poll() is None for w in workers):
-        in_flight_max = max(in_flight_max, psql(options.database, sending))
+        in_flight = psql(options.database, sending)
+        in_flight_max = max(in_flight_max, in_flight)
+        if boot is None and in_flight:
+            boot = time.monotonic() - min(started.values()) + 0.5
         # Kill a worker that has had the time to start sending (an Odoo
         # process takes a few seconds to load its registry).
         now = time.monotonic()
-        alive = [w for w in workers if w.poll() is None and now - started[w.pid] > 3]
+        alive = [
+            w
+            for w in workers
+            if w.poll() is None and boot is not None and now - started[w.pid] > boot
+        ]
         if kills < options.kills and now >= next_kill and alive:
             victim = rng.choice(alive)
             victim.kill()
