@@ -1,7 +1,8 @@
 """Benchmark of the sender (winback.message._cron_send): N queued messages
 sent to a local WhatsApp Cloud API server running in its own process, with the
-account's per-second limit lifted. The floor is a bare requests loop posting
-the same kind of message to the same server."""
+account's per-second limit lifted. The floors are bare requests posting the
+same kind of message to the same server: one loop (``floor``), and as many
+threads as the sender's pool sharing one session (``floor_pool``)."""
 
 import collections
 import json
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import requests
@@ -50,11 +52,28 @@ def stop_stub(process, log_path):
         return [json.loads(line) for line in log]
 
 
-def http_floor(base_url, count):
+def http_floor(base_url, count, threads=1):
+    """Messages per second of bare ``requests`` posts: ``threads`` threads
+    sharing one session whose connection pool has as many connections."""
     session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=threads)
+    session.mount("http://", adapter)
     url = f"{base_url}/v21.0/{PHONE_NUMBER_ID}/messages"
+    shares = [range(t, count, threads) for t in range(threads)]
+    workers = [
+        threading.Thread(target=post_all, args=(session, url, share))
+        for share in shares
+    ]
     started = time.perf_counter()
-    for index in range(count):
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return count / (time.perf_counter() - started)
+
+
+def post_all(session, url, indexes):
+    for index in indexes:
         session.post(
             url,
             json={
@@ -76,7 +95,6 @@ def http_floor(base_url, count):
             headers={"Authorization": f"Bearer {TOKEN}"},
             timeout=10,
         ).raise_for_status()
-    return count / (time.perf_counter() - started)
 
 
 def duplicates_in(bodies):
@@ -94,6 +112,8 @@ def main():
     args.add_argument("--floor", type=int, default=2_000)
     options = args.parse_args()
     reg = registry(options)
+    from odoo.addons.winback_whatsapp.models.winback_message import SEND_POOL
+
     log_path = tempfile.mktemp(prefix="winback_stub_", suffix=".jsonl")
     stub, base_url = start_stub(log_path)
     try:
@@ -105,6 +125,7 @@ def main():
             while env["winback.enrollment"]._queue_due_messages():
                 pass  # one batch per call, as the cron's calls
         floor = http_floor(base_url, options.floor)
+        floor_pool = http_floor(base_url, options.floor, SEND_POOL)
         # One cron run stops starting calls after its time budget and
         # re-triggers itself: run it again, as ir.cron would, until done.
         elapsed = sent = runs = 0
@@ -128,6 +149,13 @@ def main():
         ratio=sent / elapsed / floor,
         cron_runs=runs,
         duplicates=duplicates,
+    )
+    report(
+        "send_floor_pool",
+        threads=SEND_POOL,
+        floor_pool_msgs_per_s=floor_pool,
+        msgs_per_s=sent / elapsed,
+        ratio_pool=sent / elapsed / floor_pool,
     )
 
 

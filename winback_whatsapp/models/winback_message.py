@@ -1,8 +1,10 @@
+import functools
 import json
 import logging
 import time
 from datetime import timedelta
 
+import psycopg2
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -10,27 +12,48 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..tools.access import check_group
-from ..tools.cron import commit_batch
-from ..tools.whatsapp_api import RETRYABLE_CODES, WhatsAppError
+from ..tools.whatsapp_api import (
+    FAIL,
+    OPT_OUT,
+    PAUSE_ACCOUNT,
+    PAUSE_CAMPAIGN,
+    RETRY,
+    UNKNOWN,
+    WAIT,
+    SendPool,
+    WhatsAppError,
+    error_policy,
+)
 
 _logger = logging.getLogger(__name__)
 
-SEND_BATCH = 50  # small: a crash flags at most this many "outcome unknown"
-# Seconds a cron run starts calls for before it re-triggers itself. With its
-# last call (WhatsAppApi.TIMEOUT, 5 s to connect and 20 s to read) a run stays
-# well under Odoo's limit_time_real_cron (default -1: limit_time_real, 120 s),
-# which would kill it in the middle of a claimed batch.
+# Messages claimed (locked, then sent in turn) at a time by the send cron.
+SEND_BATCH = 50
+# Provider calls on the wire at once per cron run: also the most messages a
+# crash can leave "outcome unknown" (the rest of a claim stays queued).
+SEND_POOL = 16
+# Seconds a cron run starts calls for before it ends and reports what
+# remains, so that ir.cron runs it again. With its last calls
+# (WhatsAppApi.TIMEOUT, 5 s to connect and 20 s to read) a run stays well
+# under Odoo's limit_time_real_cron (default -1: limit_time_real, 120 s),
+# which would kill it in the middle of its calls.
 SEND_TIME_BUDGET = 60
 SENDING_TIMEOUT = (
     30  # minutes; ir.config_parameter winback_whatsapp.sending_timeout_minutes
 )
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(minutes=1)
-# Errors after which the message certainly did not leave (see whatsapp_api).
-RETRY_CODES = RETRYABLE_CODES
-ACCOUNT_ERRORS = {"190", "131042", "368", "131031", "invalid_token"}
-
-OPT_OUT_ERROR = "131050"
+WAIT_DELAY = timedelta(hours=24, minutes=5)  # after 131049, the marketing limit
+# The method applying each policy of whatsapp_api.ERROR_POLICY.
+ERROR_HANDLERS = {
+    UNKNOWN: "_on_outcome_unknown",
+    RETRY: "_on_retry_error",
+    WAIT: "_on_retry_error",
+    FAIL: "_fail_with",
+    OPT_OUT: "_on_opt_out_error",
+    PAUSE_CAMPAIGN: "_on_template_error",
+    PAUSE_ACCOUNT: "_on_account_error",
+}
 MESSAGE_RETENTION = 365  # days; winback_whatsapp.message_retention_days
 
 MESSAGE_STATES = [
@@ -133,10 +156,10 @@ class WinbackMessage(models.Model):
 
     def write(self, vals):
         if not self.env.su:
-            self._winback_check_manual_write(vals)
+            self._check_manual_write(vals)
         return super().write(vals)
 
-    def _winback_check_manual_write(self, vals):
+    def _check_manual_write(self, vals):
         """Messages are what was sent or received: written by the engine and
         the webhook only. By hand, a user only chooses the partner of an
         unmatched reply (then links it), among the partners they can read."""
@@ -158,64 +181,143 @@ class WinbackMessage(models.Model):
 
     @api.model
     def _cron_send(self, batch_size=SEND_BATCH):
-        """Send the queued messages that are due.
+        """Send the queued messages that are due, ``SEND_POOL`` calls at a
+        time, each account at most at its messages per second.
 
         Messages are claimed with FOR UPDATE SKIP LOCKED, so several cron
-        workers on several servers share the queue. Each claimed batch is
-        marked ``sending`` and committed BEFORE any HTTP call: after a crash a
-        message is never sent twice; it stays ``sending`` until a status
-        webhook reconciles it, or ends failed with "outcome unknown".
-        Stops starting calls after ``SEND_TIME_BUDGET`` seconds and
-        re-triggers itself while due work remains.
+        workers on several servers share the queue. A message is marked
+        ``sending`` and committed just BEFORE its HTTP call, and its outcome
+        is committed as soon as the call ends: after a crash no message is
+        sent twice, and no more than the calls then on the wire (at most
+        ``SEND_POOL``) stay ``sending`` until a status webhook reconciles
+        them, or end failed with "outcome unknown"; the messages claimed but
+        not sent are still ``queued``. Starts no call after
+        ``SEND_TIME_BUDGET`` seconds and reports its progress, so that
+        ``ir.cron`` runs it again while due messages remain.
         """
         self._fail_stuck_sending()
         self._cancel_foreign_company()
-        sent_total = 0
+        self.env.cr.commit()  # pylint: disable=invalid-commit
         deadline = time.monotonic() + SEND_TIME_BUDGET
-        while time.monotonic() < deadline:
-            messages = self._claim_due(batch_size)
-            if not messages:
-                break
-            ready = messages._prepare_send()
-            # The claim is committed: the messages are now 'sending', whatever
-            # happens to this process during the HTTP calls.
-            commit_batch(self.env.cr)
-            sent_total += len(ready._send_claimed(deadline))
-            commit_batch(self.env.cr)
-            self.env["ir.cron"]._notify_progress(done=sent_total, remaining=0)
-        if self._claim_due(1, lock=False):
-            self._trigger_send()
-        return sent_total
+        with SendPool(SEND_POOL) as pool:
+            sent = self._send_due(pool, deadline, batch_size)
+        self.env["ir.cron"]._notify_progress(done=sent, remaining=self._count_due())
+        return sent
 
     @api.model
     def _trigger_send(self):
         """Wake the send cron now (it also runs every few minutes)."""
         self.env.ref("winback_whatsapp.ir_cron_winback_send").sudo()._trigger()
 
-    def _claim_due(self, limit, lock=True):
+    @api.model
+    def _send_due(self, pool, deadline, batch_size):
+        """The send loop: one transaction per turn marks ``sending`` the
+        messages that take free places in the pool and records the calls
+        that ended; then those calls start. A turn waits for half the pool to
+        be free, and one call at a time goes to a number, so that a customer
+        gets their messages in order. Returns how many were sent."""
+        sent = 0
+        claimed = []  # ids claimed in advance: re-claimed when their turn comes
+        clients = {}
+        busy = {}  # message id: number, of the calls on the wire
+        outcomes = []  # of the calls that ended, not recorded yet
+        idle = False
+        while True:
+            wait_for = pool.running if idle else pool.size // 2 - pool.free
+            outcomes += pool.collect(at_least=max(wait_for, 0))
+            for _account_id, message_id, _wamid, _error in outcomes:
+                busy.pop(message_id, None)
+            try:
+                wave = self.browse()
+                if time.monotonic() < deadline:
+                    wave = self._claim_wave(pool, claimed, batch_size, busy, clients)
+                sent += self._record_outcomes(outcomes)
+                ready = wave._mark_sending()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+            except psycopg2.errors.SerializationFailure:
+                # Another worker or a status webhook changed these rows
+                # meanwhile: nothing of this turn happened; again.
+                self.env.cr.rollback()
+                idle = False
+                continue
+            outcomes = []
+            for message in ready:
+                api, rate = clients[message.account_id.id]
+                busy[message.id] = message.phone_e164
+                pool.submit(
+                    message.account_id.id, message.id, message._provider_call(api), rate
+                )
+            idle = not wave
+            if idle and not pool.running:
+                return sent
+
+    def _claim_wave(self, pool, claimed, batch_size, busy, clients):
+        """Lock due messages for the pool's free places, none to a number in
+        ``busy`` (values) nor twice to one number: first among those claimed
+        in advance (``claimed``), else a new batch of ``batch_size``, checked
+        and rendered at once (``_prepare_send``). What is not taken stays in
+        ``claimed``, in order (unlocked at the next commit and still
+        ``queued``: another worker may take it meanwhile)."""
+        count = pool.free
+        wave = self.browse()
+        numbers = set(busy.values())
+        for fresh in (False, True):
+            if len(wave) >= count or (claimed if fresh else not claimed):
+                continue
+            if fresh:
+                candidates = self._claim_due(batch_size) - wave
+                candidates = candidates._prepare_send(clients, pool.session)
+            else:
+                candidates = self._claim_due(len(claimed), ids=claimed)
+            claimed[:] = []
+            for message in candidates:
+                if len(wave) < count and message.phone_e164 not in numbers:
+                    wave |= message
+                    numbers.add(message.phone_e164)
+                else:
+                    claimed.append(message.id)
+        return wave
+
+    def _claim_due(self, limit, ids=None):
+        """Up to ``limit`` due messages (among ``ids``), locked with FOR
+        UPDATE SKIP LOCKED."""
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
-                """
-                SELECT m.id FROM winback_message m
-                  JOIN winback_account a ON a.id = m.account_id
-                                        AND a.company_id = m.company_id
-             LEFT JOIN winback_enrollment e ON e.id = m.enrollment_id
-             LEFT JOIN winback_campaign s ON s.id = e.campaign_id
-                 WHERE m.direction = 'outbound' AND m.state = 'queued'
-                   AND (m.scheduled_at IS NULL OR m.scheduled_at <= %(now)s)
-                   AND a.state = 'active' AND a.active
-                   AND (s.id IS NULL OR s.state = 'running')
-              ORDER BY m.scheduled_at NULLS FIRST, m.id
-                 LIMIT %(limit)s
-                %(lock)s
-                """,
-                now=fields.Datetime.now(),
-                limit=limit,
-                lock=SQL("FOR UPDATE OF m SKIP LOCKED") if lock else SQL(""),
+                "%s ORDER BY m.scheduled_at NULLS FIRST, m.id LIMIT %s "
+                "FOR UPDATE OF m SKIP LOCKED",
+                self._due_query(ids),
+                limit,
             )
         )
         return self.browse(row[0] for row in self.env.cr.fetchall())
+
+    @api.model
+    def _due_query(self, ids=None):
+        """The outbound messages due now whose account and campaign send."""
+        return SQL(
+            """
+            SELECT m.id FROM winback_message m
+              JOIN winback_account a ON a.id = m.account_id
+                                    AND a.company_id = m.company_id
+         LEFT JOIN winback_enrollment e ON e.id = m.enrollment_id
+         LEFT JOIN winback_campaign s ON s.id = e.campaign_id
+             WHERE m.direction = 'outbound' AND m.state = 'queued'
+               AND (m.scheduled_at IS NULL OR m.scheduled_at <= %(now)s)
+               AND a.state = 'active' AND a.active
+               AND (s.id IS NULL OR s.state = 'running')
+               %(among)s
+            """,
+            now=fields.Datetime.now(),
+            among=SQL("AND m.id = ANY(%s)", list(ids)) if ids else SQL(""),
+        )
+
+    @api.model
+    def _count_due(self):
+        """How many messages are due and sendable now (for the progress)."""
+        self.env.flush_all()
+        self.env.cr.execute(SQL("SELECT count(*) FROM (%s) due", self._due_query()))
+        return self.env.cr.fetchone()[0]
 
     @api.model
     def _cancel_foreign_company(self):
@@ -261,10 +363,9 @@ class WinbackMessage(models.Model):
         return bool(self.enrollment_id) or self.template_id.category == "marketing"
 
     @api.model
-    def _marketing_refusal(self, partner, number, blacklisted=None):
+    def _marketing_refusal(self, partner, number):
         """Why a marketing message may not go to ``partner`` at ``number``
-        (E.164), or False: no consent, opted out (blacklist) or dormant.
-        ``blacklisted``: the blacklisted numbers, when already known."""
+        (E.164), or False: no consent, opted out (blacklist) or dormant."""
         if not partner:
             return self.env._(
                 "No customer for %(number)s: marketing messages go to consenting "
@@ -277,14 +378,13 @@ class WinbackMessage(models.Model):
                 "source on the Win-back tab of the contact).",
                 partner=partner.display_name,
             )
-        if blacklisted is None:
-            blacklisted = set(
-                self.env["phone.blacklist"]
-                .sudo()
-                .search([("number", "=", number)])
-                .mapped("number")
-            )
-        if number in blacklisted:
+        if (
+            partner.sudo().phone_sanitized_blacklisted
+            if number == partner.phone_sanitized
+            else self.env["phone.blacklist"]
+            .sudo()
+            .search_count([("number", "=", number)], limit=1)
+        ):
             return self.env._(
                 "%(number)s is on the blacklist (the customer opted out): no "
                 "marketing message goes to it.",
@@ -298,56 +398,53 @@ class WinbackMessage(models.Model):
             )
         return False
 
-    def _prepare_send(self):
-        """Check again, at send time, what may have changed since queuing:
-        company, consent, blacklist, dormancy, send window, daily limit;
-        render the text. Returns the messages to send, marked ``sending``."""
+    def _prepare_send(self, clients, session=None):
+        """Check again, as they are claimed to be sent, what may have changed
+        since queuing: company, consent, blacklist, dormancy, send window,
+        daily limit, the account's client (built once per run in
+        ``clients``); render the text. Returns the messages to send."""
         now = fields.Datetime.now()
-        blacklisted = set(
-            self.env["phone.blacklist"]
-            .sudo()
-            .search([("number", "in", [m.phone_e164 for m in self if m.phone_e164])])
-            .mapped("number")
-        )
         ready = self.browse()
         recipients = {}
         for message in self:
-            refusal = message._company_refusal() or (
-                message._is_marketing()
-                and self._marketing_refusal(
-                    message.partner_id, message.phone_e164, blacklisted
-                )
-            )
-            if refusal:
-                message._cancel_with(refusal)
-                continue
-            if not message.phone_e164:
-                message._fail_with("invalid_number", self.env._("No valid number."))
-                continue
-            opens = message._window_opens(now)
-            if opens != now:
-                message.scheduled_at = opens
+            if not message._sendable(now, clients, session):
                 continue
             account = message.account_id
-            if account.id not in recipients:
-                recipients[account.id] = account._recipients_last_24h()
-            seen = recipients[account.id]
-            if (
-                message.phone_e164 not in seen
-                and len(seen) >= account.daily_recipient_limit > 0
-            ):
-                message.scheduled_at = now + timedelta(hours=1)
-                continue
+            if account.daily_recipient_limit > 0:
+                if account.id not in recipients:
+                    recipients[account.id] = account._recipients_last_24h()
+                seen = recipients[account.id]
+                if (
+                    message.phone_e164 not in seen
+                    and len(seen) >= account.daily_recipient_limit
+                ):
+                    message.scheduled_at = now + timedelta(hours=1)
+                    continue
+                seen.add(message.phone_e164)
             if message.template_id and not message._render_template():
                 continue
-            seen.add(message.phone_e164)
             ready |= message
-        ready.write({"state": "sending", "error_code": False, "error_message": False})
-        for message in ready:
-            message.attempt_count += 1
-            message.biz_opaque_callback_data = f"winback:{message.id}"
-        self.env.flush_all()
         return ready
+
+    def _mark_sending(self):
+        """Mark the messages about to go on the wire ``sending`` (one
+        statement: a turn of the send loop runs it for every wave)."""
+        if not self:
+            return self
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            UPDATE winback_message
+               SET state = 'sending', error_code = NULL, error_message = NULL,
+                   attempt_count = COALESCE(attempt_count, 0) + 1,
+                   biz_opaque_callback_data = 'winback:' || id,
+                   write_uid = %s, write_date = (now() at time zone 'UTC')
+             WHERE id = ANY(%s)
+            """,
+            [self.env.uid, self.ids],
+        )
+        self.invalidate_recordset()
+        return self
 
     def _window_opens(self, now):
         """When the campaign's send window opens for this customer (``now``
@@ -357,6 +454,43 @@ class WinbackMessage(models.Model):
         if not campaign:
             return now
         return campaign._next_send_time(self.partner_id, self.phone_e164, now)
+
+    def _sendable(self, now, clients, session):
+        """Whether this message may go now: refused ones are cancelled or
+        failed, those outside their window wait for it, and those of an
+        account whose client cannot be built stay queued (the account
+        pauses)."""
+        self.ensure_one()
+        refusal = self._company_refusal() or (
+            self._is_marketing()
+            and self._marketing_refusal(self.partner_id, self.phone_e164)
+        )
+        if refusal:
+            self._cancel_with(refusal)
+            return False
+        if not self.phone_e164:
+            self._fail_with("invalid_number", self.env._("No valid number."))
+            return False
+        opens = self._window_opens(now)
+        if opens != now:
+            self.scheduled_at = opens
+            return False
+        account = self.account_id
+        if account.id not in clients:
+            try:
+                clients[account.id] = (
+                    account._get_api(session=session),
+                    account.messages_per_second,
+                )
+            except Exception as error:  # noqa: BLE001
+                # Nothing left: the account needs an administrator.
+                _logger.warning("WhatsApp account %s unusable: %s", account.id, error)
+                clients[account.id] = error
+        if isinstance(clients[account.id], Exception):
+            self.error_message = str(clients[account.id])
+            account._pause(str(clients[account.id]))
+            return False
+        return True
 
     def _render_template(self):
         """Render the template's parameters in the message's own company;
@@ -383,84 +517,14 @@ class WinbackMessage(models.Model):
         self.render_params = json.dumps(params)
         return True
 
-    def _send_claimed(self, deadline=None):
-        """HTTP calls for messages marked ``sending``; returns those accepted.
-
-        Past ``deadline`` (``time.monotonic()``), no call starts: the messages
-        not tried yet go back to the queue."""
-        sent = attempted = self.browse()
-        by_account = {}
-        for message in self:
-            by_account.setdefault(message.account_id, self.browse())
-            by_account[message.account_id] |= message
-        for account, messages in by_account.items():
-            try:
-                api = account._get_api()
-            except Exception as error:
-                # Nothing left: the account needs an administrator.
-                _logger.warning("WhatsApp account %s unusable: %s", account.id, error)
-                messages.write({"error_message": str(error)})
-                account._pause(str(error))
-                continue
-            interval = (
-                1.0 / account.messages_per_second if account.messages_per_second else 0
-            )
-            for message in messages:
-                if account.state != "active" or (
-                    deadline and time.monotonic() > deadline
-                ):
-                    break
-                tick = time.monotonic()
-                attempted |= message
-                if message._send_one(api):
-                    sent |= message
-                wait = interval - (time.monotonic() - tick)
-                if wait > 0:
-                    time.sleep(wait)
-        for message in (self - attempted).filtered(lambda m: m.state == "sending"):
-            # Claimed but not tried: back in the queue, nothing happened.
-            message.write(
-                {"state": "queued", "attempt_count": max(message.attempt_count - 1, 0)}
-            )
-        self.env["winback.enrollment"]._on_message_sent(sent)
-        if any(m.account_id.provider_type == "simulator" for m in sent):
-            sent.filtered(
-                lambda m: m.account_id.provider_type == "simulator"
-            )._simulate_read()
-        sent._log_in_chatter()
-        return sent
-
-    def _send_one(self, api):
-        """One call to the provider; whatever goes wrong stays with this
-        message. Returns whether WhatsApp accepted it."""
-        self.ensure_one()
-        try:
-            self._call_provider(api)
-        except WhatsAppError as error:
-            self._apply_error(
-                error.code,
-                error.text,
-                error.http_status,
-                outcome_unknown=error.outcome_unknown,
-            )
-            return False
-        except Exception as error:
-            # The API client turns whatever happens once the request is on its
-            # way into a WhatsAppError: this was raised before, nothing left.
-            _logger.exception("WhatsApp message %s not sent", self.id)
-            # Built apart: Odoo's string export cannot read an f-string inside _().
-            detail = f"{type(error).__name__}: {error}"
-            self._fail_with(
-                "send_error", self.env._("Not sent: %(error)s", error=detail)
-            )
-            return False
-        return True
-
-    def _call_provider(self, api):
+    def _provider_call(self, api):
+        """The provider call that sends this message, with plain values
+        only: it runs in a thread of the send pool, away from the ORM."""
         self.ensure_one()
         opaque = self.biz_opaque_callback_data
         if self.template_id:
-            wamid = api.send_template(
+            return functools.partial(
+                api.send_template,
                 self.phone_e164,
                 self.template_id.name,
                 self.template_id.language,
@@ -468,9 +532,48 @@ class WinbackMessage(models.Model):
                 buttons=self.template_id._quick_reply_payloads(),
                 opaque=opaque,
             )
-        else:
-            wamid = api.send_text(self.phone_e164, self.body, opaque=opaque)
-        self.write({"wamid": wamid, "state": "sent", "sent_at": fields.Datetime.now()})
+        return functools.partial(
+            api.send_text, self.phone_e164, self.body, opaque=opaque
+        )
+
+    @api.model
+    def _record_outcomes(self, outcomes):
+        """Write what the provider answered: ``(account id, message id,
+        wamid, error)`` of the calls that ended. Returns how many were
+        accepted."""
+        sent = self.browse()
+        now = fields.Datetime.now()
+        for _account_id, message_id, wamid, error in outcomes:
+            message = self.browse(message_id)
+            if isinstance(error, WhatsAppError):
+                message._apply_error(
+                    error.code,
+                    error.text,
+                    error.http_status,
+                    outcome_unknown=error.outcome_unknown,
+                )
+            elif error is not None:
+                # The API client turns whatever happens once the request is
+                # on its way into a WhatsAppError: this was raised before,
+                # nothing left.
+                _logger.error(
+                    "WhatsApp message %s not sent", message_id, exc_info=error
+                )
+                # Built apart: Odoo's string export cannot read an f-string
+                # inside _().
+                detail = f"{type(error).__name__}: {error}"
+                message._fail_with(
+                    "send_error", self.env._("Not sent: %(error)s", error=detail)
+                )
+            else:
+                message.write({"wamid": wamid, "state": "sent", "sent_at": now})
+                sent |= message
+        self.env["winback.enrollment"]._on_message_sent(sent)
+        sent.filtered(
+            lambda m: m.account_id.provider_type == "simulator"
+        )._simulate_read()
+        sent._log_in_chatter()
+        return len(sent)
 
     def _log_in_chatter(self):
         """Messages written by hand (composer) show in the customer's chatter
@@ -551,7 +654,8 @@ class WinbackMessage(models.Model):
             )
 
     def _apply_error(self, code, text, http_status=None, outcome_unknown=False):
-        """Apply the error policy to messages WhatsApp refused.
+        """Apply the provider's error policy (``whatsapp_api.ERROR_POLICY``)
+        to messages WhatsApp refused.
 
         ``code`` is Meta's error code as a string (or one of the API client's:
         connection, timeout, connection_lost, invalid_token...).
@@ -559,53 +663,59 @@ class WinbackMessage(models.Model):
         stays ``sending`` for a status webhook to settle, and is never resent.
         """
         code = str(code)
-        now = fields.Datetime.now()
-        base = {"error_code": code, "error_message": text}
-        if outcome_unknown:
-            self.write(
-                {
-                    **base,
-                    "error_message": self.env._(
-                        "Outcome unknown (%(error)s): WhatsApp may have accepted "
-                        "the message. Waiting for its status; never resent.",
-                        error=text,
-                    ),
-                }
-            )
-            return True
+        handler = ERROR_HANDLERS[UNKNOWN if outcome_unknown else error_policy(code)]
         for message in self:
-            if code in RETRY_CODES and message.attempt_count < MAX_ATTEMPTS:
-                delay = RETRY_BASE * (2 ** max(message.attempt_count - 1, 0))
-                message.write({**base, "state": "queued", "scheduled_at": now + delay})
-            elif code == "131049" and message.attempt_count < MAX_ATTEMPTS:
-                message.write(
-                    {
-                        **base,
-                        "state": "queued",
-                        "scheduled_at": now + timedelta(hours=24, minutes=5),
-                    }
-                )
-            elif code.startswith("132"):
-                message._pause_sequence(code, text, base)
-            elif code in ACCOUNT_ERRORS:
-                message.write({**base, "state": "queued"})
-                message.account_id._pause(f"({code}) {text}")
-            else:
-                if code == OPT_OUT_ERROR:
-                    message.partner_id._winback_opt_out(
-                        self.env._(
-                            "WhatsApp error 131050: the customer stopped marketing "
-                            "messages."
-                        ),
-                        numbers=[message.phone_e164] if message.phone_e164 else None,
-                    )
-                message._fail_with(code, text)
+            getattr(message, handler)(code, text)
         return True
 
-    def _pause_sequence(self, code, text, vals):
+    def _on_outcome_unknown(self, code, text):
+        self.write(
+            {
+                "error_code": code,
+                "error_message": self.env._(
+                    "Outcome unknown (%(error)s): WhatsApp may have accepted "
+                    "the message. Waiting for its status; never resent.",
+                    error=text,
+                ),
+            }
+        )
+
+    def _on_retry_error(self, code, text):
+        """Certainly not sent: queued again later, at most ``MAX_ATTEMPTS``
+        times in all."""
+        if self.attempt_count >= MAX_ATTEMPTS:
+            return self._fail_with(code, text)
+        if error_policy(code) == WAIT:
+            delay = WAIT_DELAY
+        else:
+            delay = RETRY_BASE * (2 ** max(self.attempt_count - 1, 0))
+        self.write(
+            {
+                "error_code": code,
+                "error_message": text,
+                "state": "queued",
+                "scheduled_at": fields.Datetime.now() + delay,
+            }
+        )
+
+    def _on_account_error(self, code, text):
+        """The account needs an administrator: the message waits for it."""
+        self.write({"error_code": code, "error_message": text, "state": "queued"})
+        self.account_id._pause(f"({code}) {text}")
+
+    def _on_opt_out_error(self, code, text):
+        self.partner_id._winback_opt_out(
+            self.env._(
+                "WhatsApp error 131050: the customer stopped marketing messages."
+            ),
+            numbers=[self.phone_e164] if self.phone_e164 else None,
+        )
+        self._fail_with(code, text)
+
+    def _on_template_error(self, code, text):
         """A template error: the message waits, the campaign pauses."""
         self.ensure_one()
-        self.write({**vals, "state": "queued"})
+        self.write({"error_code": code, "error_message": text, "state": "queued"})
         campaign = self.enrollment_id.campaign_id
         if campaign.state == "running":
             campaign.state = "paused"

@@ -18,6 +18,10 @@ Failures (``StubState.fail_next``), each for the next request:
 - ``redirect``: the server answers a redirect (status) to ``/leak`` on the same
   host, which records what reaches it in ``StubState.leaks``;
 - ``refuse_connections()``: nothing listens on the port (connect failure).
+
+``StubState.gate(n)``: the next ``n`` sends are answered only once all ``n``
+are being handled at the same time (``gate_broken`` tells if they never
+were, after ``timeout`` seconds).
 """
 
 import argparse
@@ -51,6 +55,8 @@ class StubState:
         self.accepted = []  # (body, wamid) of every message Meta accepted
         self.leaks = []  # (path, Authorization header) of requests to /leak
         self.counter = itertools.count(1)
+        self.barrier = None
+        self.gate_broken = False
 
     def fail_next(
         self, code=None, status=400, message="Injected failure", delay=0, mode="error"
@@ -67,6 +73,20 @@ class StubState:
                     "delay": delay,
                 }
             )
+
+    def gate(self, n, timeout=10):
+        """Hold the next ``n`` sends until ``n`` are in flight together."""
+        self.barrier = threading.Barrier(n, timeout=timeout)
+
+    def _pass_gate(self):
+        barrier = self.barrier
+        if barrier is None:
+            return
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            self.gate_broken = True
+        self.barrier = None
 
     def sent(self):
         """Bodies of the accepted sends."""
@@ -179,6 +199,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(404, 100, "Unknown path", record)
         if not self._authorized(record):
             return
+        self.state._pass_gate()
         failure = self._next_failure()
         if self._refused(failure, record):
             return

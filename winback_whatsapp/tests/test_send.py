@@ -1,18 +1,39 @@
+import json
+import threading
 from datetime import datetime, timedelta
 from unittest.mock import patch
 from urllib.parse import urlsplit
 
 import psycopg2
+import requests
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import freeze_time, new_test_user, tagged
+from odoo.tests import BaseCase, freeze_time, new_test_user, tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.winback_whatsapp.tools.whatsapp_api import WhatsAppApi
+from odoo.addons.winback_whatsapp.models import winback_message
+from odoo.addons.winback_whatsapp.models.winback_message import WinbackMessage
+from odoo.addons.winback_whatsapp.tools.whatsapp_api import (
+    FAIL,
+    OPT_OUT,
+    PAUSE_ACCOUNT,
+    PAUSE_CAMPAIGN,
+    RETRY,
+    UNKNOWN,
+    WAIT,
+    RateLimiter,
+    WhatsAppApi,
+    WhatsAppError,
+    error_policy,
+)
 
 from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID, CloudApiStub
 from .common import WinbackCase, run_job
+
+
+class Killed(Exception):
+    """The cron worker's process dies here."""
 
 
 class WinbackSendCase(WinbackCase):
@@ -116,7 +137,8 @@ class WinbackSendCase(WinbackCase):
         return campaign.enrollment_ids
 
     def _send(self):
-        return self.env["winback.message"]._cron_send()
+        """One run of the send cron, as ir.cron runs it (it commits)."""
+        return run_job(self, "winback.message", "_cron_send")
 
 
 @tagged("post_install", "-at_install")
@@ -559,33 +581,123 @@ class TestSendErrors(WinbackSendCase):
 
 @tagged("post_install", "-at_install")
 class TestCrashSafety(WinbackSendCase):
+    def _queue_customers(self, count):
+        for index in range(count):
+            self._customer(f"Customer {index}", f"+39 333 900 00{index:02d}")
+        enrollments = self._start_and_queue()
+        messages = enrollments.message_ids
+        self.assertEqual(len(messages), count + 1)
+        self.assertEqual(set(messages.mapped("state")), {"queued"})
+        return enrollments, messages
+
+    def _killed_while_on_the_wire(self):
+        """One run of the send cron killed (its transaction lost, as after
+        a SIGKILL) as soon as a call ends, its other calls still on the
+        wire: two at most (the pool's size)."""
+        original = WinbackMessage._record_outcomes
+
+        def record_outcomes(self, outcomes):
+            if outcomes:
+                raise Killed()
+            return original(self, outcomes)
+
+        # Not self.assertRaises: it would roll back what the run committed.
+        killed = False
+        with (
+            patch.object(winback_message, "SEND_POOL", 2),
+            patch.object(WinbackMessage, "_record_outcomes", record_outcomes),
+        ):
+            try:
+                self._send()
+            except Killed:
+                killed = True
+        self.assertTrue(killed)
+        self.env.invalidate_all()
+
+    def _expire_sending(self):
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE winback_message SET write_date = write_date - interval '31 minutes'"
+            " WHERE state = 'sending'"
+        )
+        self.env.invalidate_all()
+
     def test_claimed_message_is_never_resent(self):
         """A crash after the claim was committed (during or after the HTTP
         call): the message stays 'sending' and is not sent again; past the
         timeout it ends failed with "outcome unknown"."""
         enrollment = self._start_and_queue()
-        Message = self.env["winback.message"]
-        claimed = Message._claim_due(10)._prepare_send()
+        claimed = enrollment.message_ids
+        self._killed_while_on_the_wire()
         self.assertEqual(claimed.state, "sending")
-        # The HTTP call went out, then the process died before its commit.
-        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
-            claimed._send_claimed()
-            raise RuntimeError("killed")
-        self.env.invalidate_all()
-        self.assertEqual(claimed.state, "sending")
+        self.assertEqual(claimed.attempt_count, 1)
         self.assertEqual(len(self.stub.state.sent()), 1)
         self.assertFalse(self._send())
         self.assertEqual(len(self.stub.state.sent()), 1)
-        self.env.flush_all()
-        self.env.cr.execute(
-            "UPDATE winback_message SET write_date = write_date - interval '31 minutes'"
-        )
-        self.env.invalidate_all()
+        self._expire_sending()
         self._send()
         self.assertEqual(claimed.state, "failed")
         self.assertEqual(claimed.error_code, "outcome_unknown")
         self.assertEqual(enrollment.state, "failed")
         self.assertEqual(len(self.stub.state.sent()), 1)
+
+    def test_a_crash_leaves_unknown_only_the_calls_on_the_wire(self):
+        """Killed with two calls on the wire: those two messages stay
+        'sending' (never resent, flagged past the timeout); the rest of the
+        claim is still queued, untouched, and goes out at the next run."""
+        _enrollments, messages = self._queue_customers(5)
+        self._killed_while_on_the_wire()
+        on_the_wire = messages.filtered(lambda m: m.state == "sending")
+        self.assertEqual(len(on_the_wire), 2)
+        self.assertEqual(
+            sorted(b["to"] for b in self.stub.state.sent()),
+            sorted(on_the_wire.mapped("phone_e164")),
+        )
+        rest = messages - on_the_wire
+        self.assertEqual(set(rest.mapped("state")), {"queued"})
+        self.assertEqual(set(rest.mapped("attempt_count")), {0})
+        self.assertEqual(self._send(), 4)
+        self.assertEqual(set(rest.mapped("state")), {"sent"})
+        self.assertEqual(set(on_the_wire.mapped("state")), {"sending"})
+        # Every customer got exactly one message, whatever happened.
+        numbers = [b["to"] for b in self.stub.state.sent()]
+        self.assertEqual(sorted(numbers), sorted(messages.mapped("phone_e164")))
+        self._expire_sending()
+        self._send()
+        self.assertEqual(set(on_the_wire.mapped("error_code")), {"outcome_unknown"})
+        self.assertEqual(len(self.stub.state.sent()), 6)
+
+    def test_calls_go_out_concurrently(self):
+        """The four calls are on the wire together: the server answers none
+        of them before it holds all four."""
+        _enrollments, messages = self._queue_customers(3)
+        self.stub.state.gate(4)
+        self.assertEqual(self._send(), 4)
+        self.assertFalse(self.stub.state.gate_broken)
+        self.assertEqual(set(messages.mapped("state")), {"sent"})
+
+    def test_calls_never_exceed_the_account_rate(self):
+        """Concurrent calls share one rate limiter per account: at most
+        messages_per_second calls start in any second."""
+        self.account.messages_per_second = 40
+        _enrollments, messages = self._queue_customers(5)
+        slots = []
+        original = RateLimiter.wait
+
+        def wait(limiter):
+            slot = original(limiter)
+            slots.append((id(limiter), limiter.interval, slot))
+            return slot
+
+        with patch.object(RateLimiter, "wait", wait):
+            self.assertEqual(self._send(), 6)
+        self.assertEqual(len({limiter for limiter, _i, _s in slots}), 1)
+        self.assertEqual({interval for _l, interval, _s in slots}, {1 / 40})
+        starts = sorted(slot for _l, _i, slot in slots)
+        gaps = [
+            later - earlier for earlier, later in zip(starts, starts[1:], strict=False)
+        ]
+        self.assertGreaterEqual(min(gaps), 1 / 40 - 1e-9)
 
     def test_database_refuses_a_second_message_per_step(self):
         enrollment = self._start_and_queue()
@@ -652,3 +764,90 @@ class TestAccount(WinbackSendCase):
             with self.assertRaises(AccessError):
                 account.read([secret])
         self.assertEqual(self.account.access_token, TOKEN)
+
+
+@tagged("post_install", "-at_install")
+class TestErrorPolicy(BaseCase):
+    """The provider's error table, on Meta's error bodies."""
+
+    def _error(self, status, body):
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(body).encode()
+        with self.assertRaises(WhatsAppError) as caught:
+            WhatsAppApi._parse(response)
+        return caught.exception
+
+    def _meta(self, code, message, details=""):
+        return {
+            "error": {
+                "message": message,
+                "type": "OAuthException",
+                "code": code,
+                "error_data": {"messaging_product": "whatsapp", "details": details},
+                "fbtrace_id": "AbCdEfGhIjKlMnOp",
+            }
+        }
+
+    def test_each_code_has_its_policy(self):
+        cases = [
+            (400, 130429, "Rate limit hit", RETRY),
+            (503, 131016, "Service unavailable", RETRY),
+            (500, 131000, "Something went wrong", RETRY),
+            (400, 131056, "(Business Account, Consumer Account) pair rate limit "
+                          "hit", RETRY),
+            (400, 131049, "This message was not delivered to maintain healthy "
+                          "ecosystem engagement.", WAIT),
+            (400, 131050, "Unable to deliver the message. This recipient has "
+                          "chosen to stop receiving marketing messages.", OPT_OUT),
+            (401, 190, "Error validating access token: Session has expired",
+             PAUSE_ACCOUNT),
+            (400, 131042, "Business eligibility payment issue", PAUSE_ACCOUNT),
+            (400, 368, "Temporarily blocked for policies violations", PAUSE_ACCOUNT),
+            (400, 131031, "Account has been locked", PAUSE_ACCOUNT),
+            (400, 132001, "Template name does not exist in the translation",
+             PAUSE_CAMPAIGN),
+            (400, 132018, "There was an issue with the parameters in your "
+                          "template.", PAUSE_CAMPAIGN),
+            (400, 131026, "Message undeliverable", FAIL),
+            (400, 131047, "Re-engagement message", FAIL),
+            (500, 1, "An unknown error occurred", UNKNOWN),
+        ]  # fmt: skip
+        for status, code, message, policy in cases:
+            with self.subTest(code=code):
+                error = self._error(status, self._meta(code, message))
+                self.assertEqual(error.code, str(code))
+                self.assertEqual(error.policy, policy)
+        self.assertEqual(error_policy("connection"), RETRY)
+        self.assertEqual(error_policy("invalid_token"), PAUSE_ACCOUNT)
+        self.assertEqual(error_policy("http_307"), FAIL)
+        self.assertEqual(
+            WhatsAppError("timeout", "slow", outcome_unknown=True).policy, UNKNOWN
+        )
+
+    def test_rate_limiter_spaces_concurrent_calls(self):
+        """Twenty threads asking at the same instant get twenty slots, one
+        every 1/rate second: never more than rate in any second."""
+        now = 1000.0
+        sleeps = []
+        limiter = RateLimiter(5, clock=lambda: now, sleep=sleeps.append)
+        slots = []
+        threads = [
+            threading.Thread(target=lambda: slots.append(limiter.wait()))
+            for _index in range(20)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(
+            [round(slot - now, 6) for slot in sorted(slots)],
+            [round(k / 5, 6) for k in range(20)],
+        )
+        self.assertEqual(
+            [round(sleep, 6) for sleep in sorted(sleeps)],
+            [round(k / 5, 6) for k in range(1, 20)],
+        )
+        unlimited = RateLimiter(0, clock=lambda: now, sleep=sleeps.append)
+        self.assertEqual([unlimited.wait() for _index in range(3)], [now] * 3)
+        self.assertEqual(len(sleeps), 19)

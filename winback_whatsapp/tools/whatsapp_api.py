@@ -7,12 +7,25 @@ logged.
 
 import logging
 import re
+import threading
+import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 _logger = logging.getLogger(__name__)
+
+# What the sender does after each error of a call (winback.message's
+# ``_apply_error`` dispatches on it):
+RETRY = "retry"  # certainly not sent: sent again later, with backoff
+WAIT = "wait"  # certainly not sent, and not before a day (marketing limit)
+FAIL = "fail"  # the message fails, with the reason
+OPT_OUT = "opt_out"  # the customer stopped marketing messages: opt out, fail
+PAUSE_CAMPAIGN = "pause_campaign"  # a template error: the message waits
+PAUSE_ACCOUNT = "pause_account"  # the account needs an administrator
+UNKNOWN = "unknown"  # maybe sent: never resent, a status webhook settles it
 
 # Errors after which the message was certainly NOT sent, so sending it again
 # later cannot make a duplicate: Meta documents these codes as "message failed
@@ -23,7 +36,32 @@ _logger = logging.getLogger(__name__)
 # connection lost after the request left, or an HTTP error without Meta's
 # error body are "outcome unknown" (``WhatsAppError.outcome_unknown``): Meta
 # may have accepted the message, so it is never resent.
-RETRYABLE_CODES = {"130429", "131000", "131016", "131056", "connection"}
+ERROR_POLICY = {
+    "130429": RETRY,
+    "131000": RETRY,
+    "131016": RETRY,
+    "131056": RETRY,
+    "connection": RETRY,
+    "131049": WAIT,  # marketing message limit for this user: try in 24 h
+    "131050": OPT_OUT,  # the user stopped marketing messages
+    "190": PAUSE_ACCOUNT,  # access token expired or invalid
+    "131042": PAUSE_ACCOUNT,  # business eligibility: payment issue
+    "368": PAUSE_ACCOUNT,  # temporarily blocked for policy violations
+    "131031": PAUSE_ACCOUNT,  # business account locked
+    "invalid_token": PAUSE_ACCOUNT,  # the token cannot go in a header
+}
+RETRYABLE_CODES = frozenset(c for c, p in ERROR_POLICY.items() if p == RETRY)
+
+
+def error_policy(code):
+    """What to do after the error ``code`` of a call whose request certainly
+    did not lead to a send: one of the constants above; template errors
+    (132xxx) pause the campaign, any other code fails the message."""
+    code = str(code)
+    if code in ERROR_POLICY:
+        return ERROR_POLICY[code]
+    return PAUSE_CAMPAIGN if code.startswith("132") else FAIL
+
 
 # An access token is visible ASCII: anything else was pasted with it (a space,
 # a line break, a zero-width space) and cannot go in an HTTP header.
@@ -52,9 +90,9 @@ class WhatsAppError(Exception):
         return f"{self.message}: {self.details}" if self.details else self.message
 
     @property
-    def retryable(self):
-        """Not sent, and worth sending again later."""
-        return not self.outcome_unknown and self.code in RETRYABLE_CODES
+    def policy(self):
+        """What the sender does about this error (see ``ERROR_POLICY``)."""
+        return UNKNOWN if self.outcome_unknown else error_policy(self.code)
 
 
 def _never_connected(error):
@@ -282,3 +320,97 @@ class SimulatorApi:
 
     def check_connection(self):
         return {"id": "simulator", "display_phone_number": "Simulator"}
+
+
+class RateLimiter:
+    """At most ``rate`` calls per second, whatever the number of threads
+    sharing it: each call reserves the next free slot (1/rate apart), then
+    waits for it outside the lock. A rate of 0 is no limit."""
+
+    def __init__(self, rate, clock=time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next = None
+
+    def wait(self):
+        """Wait for this call's slot; returns the slot (on ``clock``)."""
+        if not self.interval:
+            return self._clock()
+        with self._lock:
+            now = self._clock()
+            slot = now if self._next is None else max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
+        return slot
+
+
+class SendPool:
+    """Provider calls on a bounded pool of threads: only the HTTP calls run
+    there; the caller keeps every database write in its own thread.
+
+    ``submit(key, call, rate)`` runs ``call()`` in a thread, at most ``rate``
+    calls per second per ``key`` (a sender account); ``collect()`` returns
+    ``(key, tag, result, error)`` of the finished calls. One HTTP session,
+    with a connection pool as large as the thread pool, is shared by the
+    calls (``session``)."""
+
+    def __init__(self, size):
+        self.size = size
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=4, pool_maxsize=size, max_retries=0
+        )
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._executor = ThreadPoolExecutor(size, thread_name_prefix="winback_send")
+        self._limiters = {}
+        self._running = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._executor.shutdown(wait=True)
+        self.session.close()
+
+    @property
+    def free(self):
+        """How many more calls can start now."""
+        return self.size - len(self._running)
+
+    @property
+    def running(self):
+        return len(self._running)
+
+    def submit(self, key, tag, call, rate=0):
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = RateLimiter(rate)
+        future = self._executor.submit(self._run, limiter, call)
+        self._running[future] = (key, tag)
+
+    @staticmethod
+    def _run(limiter, call):
+        limiter.wait()
+        try:
+            return call(), None
+        except Exception as error:  # noqa: BLE001 - handed to the caller
+            return None, error
+
+    def collect(self, at_least=0):
+        """The finished calls: at least ``at_least`` of them (or all the
+        running ones, if fewer), waiting for them if need be."""
+        at_least = min(at_least, len(self._running))
+        finished = []
+        while True:
+            done, _pending = wait(
+                list(self._running),
+                timeout=None if len(finished) < at_least else 0,
+                return_when=FIRST_COMPLETED,
+            )
+            finished += [(*self._running.pop(f), *f.result()) for f in done]
+            if len(finished) >= at_least:
+                return finished
