@@ -22,8 +22,8 @@ def worker(options):
     reg = registry(options)
     while True:
         with environment(reg) as env:
-            sent = env["winback.message"]._cron_send()
-            due = env["winback.message"]._count_due()
+            sent = env["winback.sender"]._cron_send()
+            due = env["winback.sender"]._count_due()
         if not options.loop or not (sent or due):
             return
 
@@ -153,7 +153,7 @@ def main():
 
 
 def crash_workers(options, reg):
-    from odoo.addons.winback_whatsapp.models.winback_message import SEND_POOL
+    from odoo.addons.winback_whatsapp.models.winback_sender import SEND_POOL
 
     log_path = f"/tmp/winback_crash_{random.randrange(10**9)}.jsonl"
     stub, base_url = start_stub(log_path)

@@ -1,12 +1,14 @@
-"""Benchmark of the sender (winback.message._cron_send): N queued messages
+"""Benchmark of the sender (winback.sender._cron_send): N queued messages
 sent to a local WhatsApp Cloud API server running in its own process, with the
 account's per-second limit lifted. The floors are bare requests posting the
 same kind of message to the same server: one loop (``floor``), and as many
 threads as the sender's pool sharing one session (``floor_pool``)."""
 
 import collections
+import cProfile
 import json
 import os
+import pstats
 import signal
 import socket
 import subprocess
@@ -97,6 +99,21 @@ def post_all(session, url, indexes):
         ).raise_for_status()
 
 
+def profiled(function):
+    """``function`` run under cProfile, its top functions printed to stderr."""
+
+    def run():
+        profile = cProfile.Profile()
+        try:
+            return profile.runcall(function)
+        finally:
+            stats = pstats.Stats(profile, stream=sys.stderr)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats(40)
+
+    return run
+
+
 def duplicates_in(bodies):
     counts = collections.Counter(
         b.get("biz_opaque_callback_data")
@@ -110,9 +127,12 @@ def main():
     args = parser(__doc__)
     args.add_argument("--messages", type=int, default=10_000)
     args.add_argument("--floor", type=int, default=2_000)
+    args.add_argument(
+        "--profile", action="store_true", help="cProfile the send cron (stderr)"
+    )
     options = args.parse_args()
     reg = registry(options)
-    from odoo.addons.winback_whatsapp.models.winback_message import SEND_POOL
+    from odoo.addons.winback_whatsapp.models.winback_sender import SEND_POOL
 
     log_path = tempfile.mktemp(prefix="winback_stub_", suffix=".jsonl")
     stub, base_url = start_stub(log_path)
@@ -131,7 +151,10 @@ def main():
         elapsed = sent = runs = 0
         while sent < options.messages:
             with environment(reg) as env:
-                seconds, count = timed(env["winback.message"]._cron_send)
+                send = env["winback.sender"]._cron_send
+                if options.profile:
+                    send = profiled(send)
+                seconds, count = timed(send)
             elapsed, sent, runs = elapsed + seconds, sent + count, runs + 1
             if not count:
                 break

@@ -12,6 +12,7 @@ from . import winback_segment_recompute
 from . import winback_step
 from . import winback_enrollment
 from . import winback_message
+from . import winback_sender
 from . import res_config_settings
 from . import winback_report
 from . import winback_lift

@@ -152,6 +152,64 @@ class ResPartner(models.Model):
             partner.message_post(body=reason, subtype_xmlid="mail.mt_note")
         return partners
 
+    def _winback_marketing_refusal(self, number):
+        """Why a WhatsApp marketing message may not go to this partner (none:
+        an unknown number) at ``number`` (E.164), or False: no consent, opted
+        out (blacklist) or dormant. The send cron checks the same in SQL as
+        it claims its messages (``winback.sender._due_query``)."""
+        partner = self
+        if not partner:
+            code = "no_partner"
+        elif not partner.winback_consent_date or not partner.winback_consent_source:
+            code = "no_consent"
+        elif (
+            partner.sudo().phone_sanitized_blacklisted
+            if number == partner.phone_sanitized
+            else self.env["phone.blacklist"]
+            .sudo()
+            .search_count([("number", "=", number)], limit=1)
+        ):
+            code = "blacklisted"
+        elif partner.winback_dormant:
+            code = "dormant"
+        else:
+            return False
+        return partner._winback_refusal_text(code, number)
+
+    def _winback_refusal_text(self, code, number):
+        """Why a WhatsApp message may not go to this partner (none: an
+        unknown number) at ``number``, for the user, from a refusal code of
+        ``winback.sender``'s ``REFUSALS``."""
+        partner = self
+        if code == "partner_company":
+            return self.env._(
+                "Not sent: the customer belongs to another company (%(company)s).",
+                company=partner.company_id.name,
+            )
+        if code == "no_partner":
+            return self.env._(
+                "No customer for %(number)s: marketing messages go to consenting "
+                "customers only.",
+                number=number,
+            )
+        if code == "no_consent":
+            return self.env._(
+                "%(partner)s has not given WhatsApp marketing consent (date and "
+                "source on the Win-back tab of the contact).",
+                partner=partner.display_name,
+            )
+        if code == "blacklisted":
+            return self.env._(
+                "%(number)s is on the blacklist (the customer opted out): no "
+                "marketing message goes to it.",
+                number=number,
+            )
+        return self.env._(
+            "%(partner)s is dormant (silent after a whole win-back "
+            "campaign): no more marketing messages.",
+            partner=partner.display_name,
+        )
+
     # WEBHOOK
 
     @api.model

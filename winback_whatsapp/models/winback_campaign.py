@@ -305,7 +305,7 @@ class WinbackCampaign(models.Model):
             )
         Message = self.env["winback.message"].sudo()
         if "marketing" in self.step_ids.template_id.mapped("category"):
-            refusal = Message._marketing_refusal(partner, partner.phone_sanitized)
+            refusal = partner.sudo()._winback_marketing_refusal(partner.phone_sanitized)
             if refusal:
                 raise UserError(
                     self.env._(
@@ -330,7 +330,7 @@ class WinbackCampaign(models.Model):
                 for step in self.step_ids
             ]
         )
-        Message._trigger_send()
+        self.env["winback.sender"]._trigger_send()
         return messages
 
     # ------------------------------------------------------------

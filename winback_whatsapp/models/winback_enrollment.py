@@ -2,7 +2,6 @@ import json
 import logging
 import time
 import uuid
-from datetime import timedelta
 
 import psycopg2
 
@@ -314,28 +313,39 @@ class WinbackEnrollment(models.Model):
         }
 
     def _on_message_sent(self, messages):
-        """Messages left: advance their enrollments to the next step, or after
-        the last step start the grace period before dormancy."""
-        for message in messages.filtered("step_id"):
-            enrollment = message.enrollment_id
-            if enrollment.state != "running":
-                continue
-            steps = list(enrollment.campaign_id.step_ids)  # in the campaign's order
-            position = steps.index(message.step_id) if message.step_id in steps else -1
-            next_step = (
-                steps[position + 1]
-                if 0 <= position < len(steps) - 1
-                else self.env["winback.step"]
+        """Messages left: advance their running enrollments to the step after
+        the one sent (in the campaign's order), due its delay after the send,
+        or after the last step start the grace period before dormancy. One
+        statement for a whole wave of the send cron."""
+        if not messages:
+            return True
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE winback_enrollment e
+                   SET last_sent_at = COALESCE(m.sent_at, %(now)s),
+                       step_id = nxt.id,
+                       next_send_at = COALESCE(m.sent_at, %(now)s)
+                                      + make_interval(days => nxt.delay_days),
+                       write_uid = %(uid)s, write_date = %(now)s
+                  FROM winback_message m
+                  JOIN winback_step s ON s.id = m.step_id
+             LEFT JOIN LATERAL (
+                       SELECT n.id, n.delay_days FROM winback_step n
+                        WHERE n.campaign_id = s.campaign_id
+                          AND (n.sequence, n.id) > (s.sequence, s.id)
+                     ORDER BY n.sequence, n.id
+                        LIMIT 1) nxt ON TRUE
+                 WHERE m.id = ANY(%(messages)s) AND e.id = m.enrollment_id
+                   AND e.state = 'running' AND s.campaign_id = e.campaign_id
+                """,
+                now=fields.Datetime.now(),
+                uid=self.env.uid,
+                messages=messages.ids,
             )
-            sent_at = message.sent_at or fields.Datetime.now()
-            enrollment.write(
-                {
-                    "last_sent_at": sent_at,
-                    "step_id": next_step.id,
-                    "next_send_at": next_step
-                    and sent_at + timedelta(days=next_step.delay_days),
-                }
-            )
+        )
+        self.invalidate_model(["last_sent_at", "step_id", "next_send_at"])
         return True
 
     # WEBHOOK

@@ -1,8 +1,20 @@
 import logging
+from datetime import timedelta
 
 from odoo import api, fields, models
 
 from ..tools.webhook_parser import MetaError
+from ..tools.whatsapp_api import (
+    FAIL,
+    OPT_OUT,
+    PAUSE_ACCOUNT,
+    PAUSE_CAMPAIGN,
+    RETRY,
+    UNKNOWN,
+    WAIT,
+    WhatsAppError,
+    error_policy,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -15,12 +27,30 @@ STATUS_RANK = {
     "read": 3,
 }
 OPAQUE_PREFIX = "winback:"
+SENDING_TIMEOUT = (
+    30  # minutes; ir.config_parameter winback_whatsapp.sending_timeout_minutes
+)
+MAX_ATTEMPTS = 5
+RETRY_BASE = timedelta(minutes=1)
+WAIT_DELAY = timedelta(hours=24, minutes=5)  # after 131049, the marketing limit
+# The method applying each policy of whatsapp_api.ERROR_POLICY.
+ERROR_HANDLERS = {
+    UNKNOWN: "_on_outcome_unknown",
+    RETRY: "_on_retry_error",
+    WAIT: "_on_retry_error",
+    FAIL: "_on_failure",
+    OPT_OUT: "_on_opt_out_error",
+    PAUSE_CAMPAIGN: "_on_template_error",
+    PAUSE_ACCOUNT: "_on_account_error",
+}
 
 
 class WinbackStatus(models.AbstractModel):
-    """What became of the messages we sent, from WhatsApp's status
-    webhooks (as Odoo's ``sms.tracker`` does for SMS): sent, delivered,
-    read, or failed with Meta's error.
+    """What became of the messages we sent (as Odoo's ``sms.tracker`` does
+    for SMS): from WhatsApp's status webhooks (sent, delivered, read, or
+    failed with Meta's error), from the provider's answer to a send (its
+    error policy, ``whatsapp_api.ERROR_POLICY``), and from silence (a send
+    whose outcome stayed unknown).
 
     Takes the webhook parser's ``StatusEvent`` (tools/webhook_parser.py).
     A status is matched on its wamid, else on the callback data every send
@@ -65,7 +95,7 @@ class WinbackStatus(models.AbstractModel):
             return False
         if new == "failed":
             error = event.error or MetaError(code="", title="")
-            message._apply_error(error.code, error.text)
+            self._apply_error(message, error.code, error.text)
             return True
         rank = STATUS_RANK
         if new not in rank or rank[new] <= rank.get(message.state, 0):
@@ -86,3 +116,141 @@ class WinbackStatus(models.AbstractModel):
             # Reconciles a message left in 'sending' by a crashed sender.
             message.enrollment_id._on_message_sent(message)
         return True
+
+    @api.model
+    def _apply_send_error(self, message, error):
+        """The send call of ``message`` raised ``error``."""
+        if isinstance(error, WhatsAppError):
+            return self._apply_error(
+                message,
+                error.code,
+                error.text,
+                error.http_status,
+                outcome_unknown=error.outcome_unknown,
+            )
+        # The API client turns whatever happens once the request is on its
+        # way into a WhatsAppError: this was raised before, nothing left.
+        _logger.error("WhatsApp message %s not sent", message.id, exc_info=error)
+        # Built apart: Odoo's string export cannot read an f-string inside _().
+        detail = f"{type(error).__name__}: {error}"
+        message._fail_with(
+            "send_error", self.env._("Not sent: %(error)s", error=detail)
+        )
+        return True
+
+    @api.model
+    def _apply_error(
+        self, messages, code, text, http_status=None, outcome_unknown=False
+    ):
+        """Apply the provider's error policy (``whatsapp_api.ERROR_POLICY``)
+        to ``messages`` WhatsApp refused.
+
+        ``code`` is Meta's error code as a string (or one of the API client's:
+        connection, timeout, connection_lost, invalid_token...).
+        ``outcome_unknown``: the request may have been accepted; the message
+        stays ``sending`` for a status webhook to settle, and is never resent.
+        """
+        code = str(code)
+        handler = ERROR_HANDLERS[UNKNOWN if outcome_unknown else error_policy(code)]
+        for message in messages:
+            getattr(self, handler)(message, code, text)
+        return True
+
+    @api.model
+    def _on_outcome_unknown(self, message, code, text):
+        message.write(
+            {
+                "error_code": code,
+                "error_message": self.env._(
+                    "Outcome unknown (%(error)s): WhatsApp may have accepted "
+                    "the message. Waiting for its status; never resent.",
+                    error=text,
+                ),
+            }
+        )
+
+    @api.model
+    def _on_retry_error(self, message, code, text):
+        """Certainly not sent: queued again later, at most ``MAX_ATTEMPTS``
+        times in all."""
+        if message.attempt_count >= MAX_ATTEMPTS:
+            return message._fail_with(code, text)
+        if error_policy(code) == WAIT:
+            delay = WAIT_DELAY
+        else:
+            delay = RETRY_BASE * (2 ** max(message.attempt_count - 1, 0))
+        message.write(
+            {
+                "error_code": code,
+                "error_message": text,
+                "state": "queued",
+                "scheduled_at": fields.Datetime.now() + delay,
+            }
+        )
+
+    @api.model
+    def _on_failure(self, message, code, text):
+        message._fail_with(code, text)
+
+    @api.model
+    def _on_account_error(self, message, code, text):
+        """The account needs an administrator: the message waits for it."""
+        message.write({"error_code": code, "error_message": text, "state": "queued"})
+        message.account_id._pause(f"({code}) {text}")
+
+    @api.model
+    def _on_opt_out_error(self, message, code, text):
+        message.partner_id._winback_opt_out(
+            self.env._(
+                "WhatsApp error 131050: the customer stopped marketing messages."
+            ),
+            numbers=[message.phone_e164] if message.phone_e164 else None,
+        )
+        message._fail_with(code, text)
+
+    @api.model
+    def _on_template_error(self, message, code, text):
+        """A template error: the message waits, the campaign pauses."""
+        message.write({"error_code": code, "error_message": text, "state": "queued"})
+        campaign = message.enrollment_id.campaign_id
+        if campaign.state == "running":
+            campaign.state = "paused"
+            campaign._alert_responsible(
+                self.env._(
+                    "Campaign paused: WhatsApp refused template %(template)s "
+                    "(%(code)s: %(text)s).",
+                    template=message.template_id.name,
+                    code=code,
+                    text=text,
+                )
+            )
+
+    @api.model
+    def _fail_stuck_sending(self):
+        """A message left ``sending`` (a crash, or a call whose outcome is
+        unknown) is never resent blindly: past the timeout, without a status
+        webhook to reconcile it, it ends failed with "outcome unknown"."""
+        minutes = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("winback_whatsapp.sending_timeout_minutes", SENDING_TIMEOUT)
+        )
+        stuck = self.env["winback.message"].search(
+            [
+                ("state", "=", "sending"),
+                ("write_date", "<", fields.Datetime.now() - timedelta(minutes=minutes)),
+            ]
+        )
+        for message in stuck:
+            reason = message.error_message or self.env._(
+                "Outcome unknown: the sender stopped during the call to WhatsApp."
+            )
+            message._fail_with(
+                "outcome_unknown",
+                self.env._(
+                    "%(reason)s No status came from WhatsApp within %(minutes)s "
+                    "minutes: flagged, not resent, to never send twice.",
+                    reason=reason,
+                    minutes=minutes,
+                ),
+            )

@@ -12,8 +12,8 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import BaseCase, freeze_time, new_test_user, tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.winback_whatsapp.models import winback_message
-from odoo.addons.winback_whatsapp.models.winback_message import WinbackMessage
+from odoo.addons.winback_whatsapp.models import winback_sender
+from odoo.addons.winback_whatsapp.models.winback_sender import WinbackSender
 from odoo.addons.winback_whatsapp.tools.whatsapp_api import (
     FAIL,
     OPT_OUT,
@@ -138,7 +138,7 @@ class WinbackSendCase(WinbackCase):
 
     def _send(self):
         """One run of the send cron, as ir.cron runs it (it commits)."""
-        return run_job(self, "winback.message", "_cron_send")
+        return run_job(self, "winback.sender", "_cron_send")
 
 
 @tagged("post_install", "-at_install")
@@ -594,7 +594,7 @@ class TestCrashSafety(WinbackSendCase):
         """One run of the send cron killed (its transaction lost, as after
         a SIGKILL) as soon as a call ends, its other calls still on the
         wire: two at most (the pool's size)."""
-        original = WinbackMessage._record_outcomes
+        original = WinbackSender._record_outcomes
 
         def record_outcomes(self, outcomes):
             if outcomes:
@@ -604,8 +604,8 @@ class TestCrashSafety(WinbackSendCase):
         # Not self.assertRaises: it would roll back what the run committed.
         killed = False
         with (
-            patch.object(winback_message, "SEND_POOL", 2),
-            patch.object(WinbackMessage, "_record_outcomes", record_outcomes),
+            patch.object(winback_sender, "SEND_POOL", 2),
+            patch.object(WinbackSender, "_record_outcomes", record_outcomes),
         ):
             try:
                 self._send()

@@ -10,7 +10,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import freeze_time, new_test_user, tagged
 from odoo.tools import config
 
-from odoo.addons.winback_whatsapp.models import winback_message
+from odoo.addons.winback_whatsapp.models import winback_sender
 from odoo.addons.winback_whatsapp.tools import webhook_simulator
 from odoo.addons.winback_whatsapp.tools.send_window import customer_timezone
 from odoo.addons.winback_whatsapp.tools.webhook_parser import parse_status
@@ -247,8 +247,8 @@ class TestOneBadRecord(SendSafetyCase):
         self.env = env(context=dict(env.context, **cron.env.context))
         try:
             with (
-                patch.object(winback_message, "SEND_TIME_BUDGET", 0.3),
-                patch.object(winback_message, "SEND_POOL", 1),
+                patch.object(winback_sender, "SEND_TIME_BUDGET", 0.3),
+                patch.object(winback_sender, "SEND_POOL", 1),
                 patch.object(WhatsAppApi, "TIMEOUT", (1, 3)),
             ):
                 self.assertEqual(self._send(), 1)
@@ -268,7 +268,7 @@ class TestOneBadRecord(SendSafetyCase):
         if limit in (None, -1):
             limit = config["limit_time_real"]
         self.assertLess(
-            winback_message.SEND_TIME_BUDGET + sum(WhatsAppApi.TIMEOUT), limit
+            winback_sender.SEND_TIME_BUDGET + sum(WhatsAppApi.TIMEOUT), limit
         )
 
 

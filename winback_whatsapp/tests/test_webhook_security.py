@@ -225,7 +225,7 @@ class TestWebhookSecurity(HttpCase):
         newcomer = self._customer("Newcomer", "+" + odd, self.campaign)
         message = self._queued(newcomer)
         message.phone_e164 = "+" + odd
-        run_job(self, "winback.message", "_cron_send")
+        run_job(self, "winback.sender", "_cron_send")
         self.assertIn(message.state, ("cancelled", "failed"))
         self.assertFalse(message.sent_at)
 

@@ -125,7 +125,7 @@ class WinbackComposer(models.TransientModel):
                 "chatter_author_id": self.env.user.partner_id.id,
             }
         )
-        Message._trigger_send()
+        self.env["winback.sender"]._trigger_send()
         return message
 
     def _check_recipient(self, number):
@@ -144,9 +144,7 @@ class WinbackComposer(models.TransientModel):
             )
         if self.template_id.category != "marketing":
             return
-        refusal = self.env["winback.message"]._marketing_refusal(
-            self.partner_id.sudo(), number
-        )
+        refusal = self.partner_id.sudo()._winback_marketing_refusal(number)
         if refusal:
             raise UserError(
                 self.env._(
