@@ -167,8 +167,9 @@ def crash_workers(options, reg):
             campaign = whatsapp_audience(
                 env, 4 * options.messages, base_url, TOKEN, PHONE_NUMBER_ID
             )
-            campaign._enroll()
-            env["winback.enrollment"]._queue_due_messages()
+            env["winback.enroller"]._enroll(campaign)
+            while env["winback.enrollment"]._queue_due_messages():
+                pass  # one batch per call, as the cron's calls
             # Live workers: a message another worker has on the wire is not
             # flagged while they run.
             env["ir.config_parameter"].set_param(

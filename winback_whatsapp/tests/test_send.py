@@ -140,6 +140,15 @@ class WinbackSendCase(WinbackCase):
         """One run of the send cron, as ir.cron runs it (it commits)."""
         return run_job(self, "winback.sender", "_cron_send")
 
+    def _expire_sending(self):
+        """Make the messages left sending older than the 30-minute timeout."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE winback_message SET write_date = write_date - interval '31 minutes'"
+            " WHERE state = 'sending'"
+        )
+        self.env.invalidate_all()
+
 
 @tagged("post_install", "-at_install")
 class TestSend(WinbackSendCase):
@@ -612,14 +621,6 @@ class TestCrashSafety(WinbackSendCase):
             except Killed:
                 killed = True
         self.assertTrue(killed)
-        self.env.invalidate_all()
-
-    def _expire_sending(self):
-        self.env.flush_all()
-        self.env.cr.execute(
-            "UPDATE winback_message SET write_date = write_date - interval '31 minutes'"
-            " WHERE state = 'sending'"
-        )
         self.env.invalidate_all()
 
     def test_claimed_message_is_never_resent(self):

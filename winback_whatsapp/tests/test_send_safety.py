@@ -67,14 +67,6 @@ class SendSafetyCase(WinbackSendCase):
             ),
         )
 
-    def _expire_sending(self):
-        self.env.flush_all()
-        self.env.cr.execute(
-            "UPDATE winback_message SET write_date = write_date - interval '31 minutes'"
-            " WHERE state = 'sending'"
-        )
-        self.env.invalidate_all()
-
     def _composer(self, partner, **vals):
         return (
             self.env["winback.composer"]
