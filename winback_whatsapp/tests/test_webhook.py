@@ -778,7 +778,11 @@ class TestWebhook(HttpCase):
         self.assertTrue(self._chatter(self.partner, "new phone!"))
         self.assertEqual(self.enrollment.state, "replied")
         # An identity change is shown, and is no reply either.
-        self._post(self._recorded("system/identity_change", "wamid.SYS3"))
+        self._post(
+            self._recorded(
+                "system/identity_change", "wamid.SYS3", sender="393339876543"
+            )
+        )
         self.assertTrue(self._chatter(self.partner, "User identity changed"))
         self.assertEqual(len(self._reply_activities()), 1)
 
