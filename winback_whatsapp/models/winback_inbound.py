@@ -125,7 +125,9 @@ class WinbackInbound(models.AbstractModel):
     @api.model
     def _handle(self, message, replied_to=None, payload=None):
         """Chatter, opt-out/opt-in keywords, enrollment outcome, activity,
-        for an inbound message of a known partner."""
+        for an inbound message of a known partner; a notice (number change,
+        edit, deletion, removed reaction) only goes to the chatter, and a
+        number change updates the partner."""
         message.ensure_one()
         message = message.with_env(self.env)
         message.handled = True
