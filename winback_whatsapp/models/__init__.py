@@ -18,5 +18,8 @@ from . import winback_report
 from . import winback_lift
 from . import winback_webhook_event
 from . import phone_blacklist
+from . import winback_inbound_text
 from . import winback_inbound
+from . import winback_unmatched
+from . import winback_preference
 from . import winback_status

@@ -2,23 +2,30 @@ import psycopg2
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
 from odoo.tools import plaintext2html
 
 from ..tools.stop_keywords import is_start, is_stop, normalize
-from ..tools.wa_number import wa_id_to_e164
-from ..tools.webhook_parser import REACTION, UNSUPPORTED
+from ..tools.wa_number import number_variants, wa_id_to_e164
+from ..tools.webhook_parser import DELETED, EDIT, REACTION_REMOVED, SYSTEM
 from .winback_enrollment import LIVE_STATES
+
+# Inbound messages that are no reply: shown in the chatter, but they end no
+# campaign, ask nobody to answer and are no STOP or START.
+NOTICES = (SYSTEM, EDIT, DELETED, REACTION_REMOVED)
+# What each of them does to the message it names.
+CHANGES = {EDIT: "edited", DELETED: "deleted", REACTION_REMOVED: "reaction_removed"}
 
 
 class WinbackInbound(models.AbstractModel):
-    """What a customer sends: a message is stored once (on its wamid), filed
-    in the partner's chatter and acted on (STOP / START, reply, activity);
-    a ``user_preferences`` change stops or resumes marketing messages.
+    """What a customer sends: a message is stored once (on its wamid), worded
+    by ``winback.inbound.text``, filed in the partner's chatter and acted on
+    (STOP / START, reply, activity). Notices are shown but are no reply: a
+    number change updates the partner, an edit, a deletion or a removed
+    reaction marks the message it names.
 
     Takes the webhook parser's events (tools/webhook_parser.py) and the
     inbound ``winback.message`` records they become. Called by the webhook
-    event processing (as superuser) and by the unmatched replies' actions.
+    event processing (as superuser) and by ``winback.unmatched``.
     """
 
     _name = "winback.inbound"
@@ -27,17 +34,6 @@ class WinbackInbound(models.AbstractModel):
     # ------------------------------------------------------------
     # Messages
     # ------------------------------------------------------------
-
-    @api.model
-    def _inbound_text(self, event):
-        """The text of an inbound message as shown to users."""
-        if event.text_kind == REACTION:
-            text = self.env._("Reaction: %s", event.text)
-        elif event.text_kind == UNSUPPORTED:
-            text = self.env._("[Unsupported message type: %s]", event.text)
-        else:
-            text = event.text
-        return text.strip()
 
     @api.model
     def _receive(self, account, event):
@@ -52,10 +48,15 @@ class WinbackInbound(models.AbstractModel):
             return Message
         # Meta's wa_id is not always the E.164 number (Mexico's 521...).
         number = wa_id_to_e164(event.wa_id)
-        replied_to = event.context_wamid and Message.search(
-            [("account_id", "=", account.id), ("wamid", "=", event.context_wamid)],
+        # An edit or a deletion names the message it changes.
+        context_wamid = event.original_wamid or event.context_wamid
+        replied_to = context_wamid and Message.search(
+            [("account_id", "=", account.id), ("wamid", "=", context_wamid)],
             limit=1,
         )
+        if event.text_kind in (EDIT, DELETED) and replied_to:
+            # Nobody edits nor deletes another's message.
+            replied_to = replied_to.filtered(lambda m: m.phone_e164 == number)
         partner = replied_to and replied_to.partner_id
         if not partner:
             partner = (
@@ -70,12 +71,14 @@ class WinbackInbound(models.AbstractModel):
             "company_id": account.company_id.id,
             "partner_id": partner.id or False,
             "phone_e164": number or False,
-            "body": self._inbound_text(event),
+            "body": self.env["winback.inbound.text"]._body(event, replied_to),
             "wamid": event.wamid,
-            "context_wamid": event.context_wamid or False,
+            "context_wamid": context_wamid or False,
             "received_at": event.timestamp or fields.Datetime.now(),
             "profile_name": event.profile_name or False,
             "inbound_type": event.type or False,
+            "inbound_kind": event.text_kind,
+            "new_phone_e164": wa_id_to_e164(event.new_wa_id) or False,
         }
         try:
             with self.env.cr.savepoint():
@@ -83,21 +86,57 @@ class WinbackInbound(models.AbstractModel):
         except psycopg2.IntegrityError:
             # A concurrent delivery of the same wamid won the race.
             return Message
+        if event.text_kind in CHANGES:
+            self._mark_changed(message, replied_to)
         if partner:
             self._handle(message, replied_to, event.payload)
-        else:
+        elif event.text_kind not in NOTICES:
             # Waits in Unmatched replies, but a STOP (or START) is obeyed now.
             self._apply_keywords(message, replied_to, event.payload)
         return message
 
     @api.model
+    def _mark_changed(self, message, named=None):
+        """An edit or a deletion marks the customer's own message it names;
+        a removed reaction, the customer's reactions to the message it
+        names. Nothing is erased: the text received stays."""
+        message.ensure_one()
+        if message.inbound_kind == REACTION_REMOVED:
+            if not message.context_wamid:
+                return
+            changed = self.env["winback.message"].search(
+                [
+                    ("account_id", "=", message.account_id.id),
+                    ("direction", "=", "inbound"),
+                    ("inbound_type", "=", "reaction"),
+                    ("inbound_kind", "!=", REACTION_REMOVED),
+                    ("context_wamid", "=", message.context_wamid),
+                    ("phone_e164", "=", message.phone_e164),
+                    ("customer_change", "=", False),
+                    ("id", "!=", message.id),
+                ]
+            )
+        else:
+            changed = (named or message.browse()).filtered(
+                lambda m: m.direction == "inbound"
+            )
+        changed.customer_change = CHANGES[message.inbound_kind]
+
+    @api.model
     def _handle(self, message, replied_to=None, payload=None):
         """Chatter, opt-out/opt-in keywords, enrollment outcome, activity,
-        for an inbound message of a known partner."""
+        for an inbound message of a known partner; a notice (number change,
+        edit, deletion, removed reaction) only goes to the chatter, and a
+        number change updates the partner."""
         message.ensure_one()
         message = message.with_env(self.env)
         message.handled = True
         self._post_in_chatter(message)
+        if message.inbound_kind in NOTICES:
+            # Shown, but no reply: the campaign goes on, no activity.
+            if message.inbound_kind == SYSTEM:
+                self._apply_number_change(message)
+            return
         if self._apply_keywords(message, replied_to, payload):
             return
         enrollment = replied_to and replied_to.enrollment_id
@@ -116,6 +155,53 @@ class WinbackInbound(models.AbstractModel):
         if enrollment:
             enrollment._mark_replied(message)
         self._schedule_activity(message, enrollment)
+
+    @api.model
+    def _apply_number_change(self, message):
+        """A number-change notice: the partner's mobile becomes the new
+        number, so that the next message still finds them; the running
+        campaign and the queued messages follow; an opt-out follows too."""
+        message.ensure_one()
+        partner, old, new = (
+            message.partner_id,
+            message.phone_e164,
+            message.new_phone_e164,
+        )
+        if not (partner and new) or new in (old, partner.phone_sanitized):
+            return
+        previous = partner.mobile
+        partner.mobile = partner._phone_format(number=new) or new
+        olds = [old, *number_variants(old)] if old else []
+        self.env["winback.enrollment"].search(
+            [
+                ("partner_id", "=", partner.id),
+                ("state", "in", LIVE_STATES),
+                ("phone_e164", "in", olds),
+            ]
+        ).phone_e164 = new
+        self.env["winback.message"].search(
+            [
+                ("partner_id", "=", partner.id),
+                ("direction", "=", "outbound"),
+                ("state", "=", "queued"),
+                ("phone_e164", "in", olds),
+            ]
+        ).phone_e164 = new
+        Blacklist = self.env["phone.blacklist"].sudo()
+        if old and Blacklist._winback_lines([old]).filtered("active"):
+            Blacklist._winback_add(
+                [new],
+                self.env._("WhatsApp: the customer, opted out, changed number."),
+                when=message.received_at,
+            )
+        partner.message_post(
+            body=self.env._(
+                "WhatsApp number changed: mobile %(old)s replaced by %(new)s.",
+                old=previous or old or "-",
+                new=partner.mobile,
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
 
     @api.model
     def _apply_keywords(self, message, replied_to=None, payload=None):
@@ -305,128 +391,3 @@ class WinbackInbound(models.AbstractModel):
             note=note,
             user_id=user.id,
         )
-
-    # ------------------------------------------------------------
-    # Preferences
-    # ------------------------------------------------------------
-
-    @api.model
-    def _apply_preference(self, account, event):
-        """user_preferences: marketing_messages stop / resume. A resume never
-        undoes a stop the customer sent after it (retry, late processing)."""
-        if event.category not in (None, "marketing_messages"):
-            return False
-        number = wa_id_to_e164(event.wa_id)
-        if not number or event.value not in ("stop", "resume"):
-            return False
-        when = event.timestamp or fields.Datetime.now()
-        partner = (
-            self.env["res.partner"]
-            .sudo()
-            ._winback_find_by_number(number, account.company_id)
-        )
-        if event.value == "stop":
-            partner._winback_opt_out(
-                self.env._("WhatsApp: the customer stopped marketing messages."),
-                numbers=[number],
-                when=when,
-            )
-            return True
-        freed = (
-            self.env["phone.blacklist"]
-            .sudo()
-            ._winback_remove(
-                [number, *partner.mapped("phone_sanitized")],
-                self.env._("WhatsApp: the customer resumed marketing messages."),
-                when=when,
-            )
-        )
-        if partner:
-            partner.message_post(
-                body=self.env._("WhatsApp: the customer resumed marketing messages.")
-                if freed
-                else self.env._(
-                    "WhatsApp: resume of %(when)s UTC ignored: the customer "
-                    "opted out after it.",
-                    when=fields.Datetime.to_string(when),
-                ),
-                subtype_xmlid="mail.mt_note",
-            )
-        return True
-
-    # Unmatched replies, linked by hand (the buttons of winback.message)
-
-    @api.model
-    def _create_partner(self, messages):
-        """Unmatched reply: create a partner with this number (as the user,
-        with the user's rights) and file the message in its chatter."""
-        self._check_unmatched(messages, partner_required=False)
-        for message in messages:
-            if message.partner_id:
-                raise UserError(
-                    self.env._(
-                        "The reply from %(number)s is already linked to %(partner)s.",
-                        number=message.phone_e164,
-                        partner=message.partner_id.display_name,
-                    )
-                )
-            message.partner_id = self.env["res.partner"].create(
-                {
-                    "name": message.profile_name or message.phone_e164,
-                    "mobile": message.phone_e164,
-                }
-            )
-        return self._link_partner(messages)
-
-    @api.model
-    def _link_partner(self, messages):
-        """Unmatched reply linked by hand to the chosen partner: file it in
-        the partner's chatter and apply it (keywords, enrollment, activity),
-        once, whatever the number of clicks."""
-        self._check_unmatched(messages, partner_required=True)
-        for message in messages:
-            # The user's choice, checked with the user's rights.
-            message.partner_id.check_access("read")
-            if message.partner_id.company_id not in (
-                message.company_id,
-                self.env["res.company"],
-            ):
-                raise UserError(
-                    self.env._(
-                        "%(partner)s belongs to another company than the reply.",
-                        partner=message.partner_id.display_name,
-                    )
-                )
-        # Claimed in the database: a second click, or a concurrent one, finds
-        # nothing left to handle.
-        messages.flush_recordset(["handled"])
-        self.env.cr.execute(
-            "UPDATE winback_message SET handled = TRUE"
-            " WHERE id = ANY(%s) AND handled IS NOT TRUE RETURNING id",
-            [messages.ids],
-        )
-        claimed = messages.browse(row[0] for row in self.env.cr.fetchall())
-        messages.invalidate_recordset(["handled"])
-        if claimed != messages:
-            raise UserError(self.env._("This reply has already been handled."))
-        for message in claimed:
-            # The inputs are checked: the webhook's own processing applies it.
-            self.sudo()._handle(message)
-        return True
-
-    @api.model
-    def _check_unmatched(self, messages, partner_required):
-        for message in messages:
-            if not (
-                message.direction == "inbound"
-                and message.state == "received"
-                and message.wamid
-                and message.account_id
-            ):
-                raise UserError(
-                    self.env._("Only a reply received on WhatsApp can be linked.")
-                )
-            if message.handled:
-                raise UserError(self.env._("This reply has already been handled."))
-            if partner_required and not message.partner_id:
-                raise UserError(self.env._("Choose the customer first."))

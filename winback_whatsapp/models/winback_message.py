@@ -77,6 +77,30 @@ class WinbackMessage(models.Model):
         readonly=True,
         help="For an inbound message: text, button, interactive, reaction, image...",
     )
+    inbound_kind = fields.Char(
+        "How it reads",
+        readonly=True,
+        help="For an inbound message: how it was read (text, order, "
+        "location, edit, deleted, system...).",
+    )
+    customer_change = fields.Selection(
+        [
+            ("edited", "Edited by the customer"),
+            ("deleted", "Deleted by the customer"),
+            ("reaction_removed", "Reaction removed by the customer"),
+        ],
+        "Changed by the customer",
+        readonly=True,
+        copy=False,
+        help="For an inbound message the customer edited or deleted on "
+        "WhatsApp afterwards, or a reaction they took back. The text "
+        "received is kept.",
+    )
+    new_phone_e164 = fields.Char(
+        "New number",
+        readonly=True,
+        help="For a number-change notice: the customer's new WhatsApp number.",
+    )
     render_params = fields.Text(
         "Sent parameters", readonly=True, help="The template parameters, as sent."
     )
@@ -312,7 +336,7 @@ class WinbackMessage(models.Model):
         """Personal data has a lifetime: past it (system parameter
         ``winback_whatsapp.message_retention_days``, 365 by default, 0 keeps
         it), a message keeps its state and dates, which the results count,
-        but loses its text, number, profile name and parameters. An
+        but loses its text, numbers, profile name and parameters. An
         unmatched reply, which counts nowhere, goes altogether."""
         days = int(
             self.env["ir.config_parameter"]
@@ -336,11 +360,12 @@ class WinbackMessage(models.Model):
             """
             UPDATE winback_message
                SET body = NULL, phone_e164 = NULL, profile_name = NULL,
-                   render_params = NULL
+                   render_params = NULL, new_phone_e164 = NULL
              WHERE create_date < %s
                AND state NOT IN ('queued', 'sending')
                AND (body IS NOT NULL OR phone_e164 IS NOT NULL
-                    OR profile_name IS NOT NULL OR render_params IS NOT NULL)
+                    OR profile_name IS NOT NULL OR render_params IS NOT NULL
+                    OR new_phone_e164 IS NOT NULL)
             """,
             [cutoff],
         )
@@ -348,8 +373,8 @@ class WinbackMessage(models.Model):
 
     def action_create_partner(self):
         check_group(self.env, "winback_whatsapp.group_winback_user")
-        return self.env["winback.inbound"]._create_partner(self)
+        return self.env["winback.unmatched"]._create_partner(self)
 
     def action_link_partner(self):
         check_group(self.env, "winback_whatsapp.group_winback_user")
-        return self.env["winback.inbound"]._link_partner(self)
+        return self.env["winback.unmatched"]._link_partner(self)

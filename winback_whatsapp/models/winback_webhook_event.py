@@ -192,6 +192,7 @@ class WinbackWebhookEvent(models.Model):
         another phone number is not processed."""
         self.ensure_one()
         Inbound = self.env["winback.inbound"].sudo()
+        Preference = self.env["winback.preference"].sudo()
         Status = self.env["winback.status"].sudo()
         account = self.account_id
         notes = []
@@ -201,7 +202,7 @@ class WinbackWebhookEvent(models.Model):
                 foreign.append(change.phone_number_id)
                 continue
             for preference in change.preferences:
-                Inbound._apply_preference(account, preference)
+                Preference._apply_preference(account, preference)
             for message in change.messages:
                 Inbound._receive(account, message)
             for status in change.statuses:

@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import json
+from pathlib import Path
 
 from odoo.tests import HttpCase, tagged
 
@@ -10,6 +11,9 @@ from .common import run_job
 
 SECRET = "test-app-secret"
 PNID = "106540352242922"
+RECORDED = json.loads(
+    (Path(__file__).parent / "data" / "meta_webhooks.json").read_text("utf-8")
+)
 
 
 @tagged("post_install", "-at_install")
@@ -121,6 +125,28 @@ class TestWebhook(HttpCase):
         )
         return self._value(
             contacts=[simulator.contact(sender, "Mario")], messages=[msg]
+        )
+
+    def _recorded(self, name, wamid, sender="393331234567", **changes):
+        """A recorded Meta payload (data/meta_webhooks.json) as it would
+        reach this account: its phone number ID, from this sender, with
+        this wamid; ``changes``: keys of the message replaced."""
+        payload = json.loads(json.dumps(RECORDED[name]))
+        value = payload["entry"][0]["changes"][0]["value"]
+        value["metadata"]["phone_number_id"] = PNID
+        for contact in value.get("contacts", []):
+            contact["wa_id"] = sender
+        (msg,) = value["messages"]
+        msg.update({"from": sender, "id": wamid, **changes})
+        return payload
+
+    def _inbound_message(self, wamid):
+        return self.env["winback.message"].search([("wamid", "=", wamid)])
+
+    def _reply_activities(self):
+        return self.partner.activity_ids.filtered(
+            lambda a: a.activity_type_id
+            == self.env.ref("winback_whatsapp.mail_activity_type_winback_reply")
         )
 
     def _status(self, wamid, status, ts="1767225600", **extra):
@@ -635,3 +661,233 @@ class TestWebhook(HttpCase):
         self.enrollment.action_simulate_reply("Sounds good")
         self.assertEqual(self.enrollment.state, "replied")
         self.assertEqual(len(self._chatter(self.partner, "Sounds good")), 1)
+
+    # every message type, as a person reads it --------------------------
+
+    def test_order_is_a_reply_listing_every_item(self):
+        self._post(self._recorded("message/order", "wamid.ORD1"))
+        (post,) = self._chatter(self.partner, "Order:")
+        for line in (
+            "3 × HAMBURGER at 30 ILS",
+            "2 × FRENCH_FRIES at 35 ILS",
+            "2 × SODA at 10 ILS",
+        ):
+            self.assertIn(line, post.body)
+        self.assertEqual(post.author_id, self.partner)
+        self.assertEqual(self.enrollment.state, "replied")
+        self.assertEqual(len(self._reply_activities()), 1)
+        self.assertIn("HAMBURGER", str(self._reply_activities().note))
+
+    def test_contacts_location_flow_and_call_answers_read_plainly(self):
+        cases = [
+            (
+                "message/contacts",
+                [
+                    "Shared contacts:",
+                    "Chandler Bing: +1 555-555-5555",
+                    "Monica: +1 666-666-6666",
+                    "Rachel Green: +1 777-777-7777",
+                ],
+            ),
+            (
+                "message/chosen_location",
+                [
+                    "Location:",
+                    "Facebook HQ",
+                    "1 Hacker Way, Menlo Park, CA 94025",
+                    "https://www.google.com/maps/search/?api=1&amp;"
+                    "query=37.4611978,-122.2164385",
+                    "Latitude 37.4611978, longitude -122.2164385",
+                ],
+            ),
+            (
+                "flow_completion/completion",
+                [
+                    "Form submitted:",
+                    "comment_text: Comment Text",
+                    "delivery_rating: 4",
+                    "cs_rating: 0",
+                ],
+            ),
+            (
+                "call_permission_update/accept",
+                ["The customer accepts WhatsApp calls."],
+            ),
+            (
+                "message/interactive_message_with_err",
+                [
+                    "Interactive reply WhatsApp could not deliver: Something went "
+                    "wrong: Unsupported webhook payload"
+                ],
+            ),
+        ]
+        for index, (name, lines) in enumerate(cases):
+            self._post(self._recorded(name, f"wamid.KIND{index}"))
+            posts = self._chatter(self.partner, lines[0])
+            self.assertEqual(len(posts), 1, name)
+            for line in lines:
+                self.assertIn(line, posts.body, name)
+        flow = self._chatter(self.partner, "Form submitted:")
+        self.assertNotIn("flow_token", flow.body)
+        self.assertNotIn("AQAAAAACS5FpgQ", flow.body)
+        self.assertEqual(self.enrollment.state, "replied", "each of them is a reply")
+        self.assertEqual(len(self._reply_activities()), 1)
+        events = self.env["winback.webhook.event"].search([])
+        self.assertEqual(set(events.mapped("state")), {"done"})
+
+    def test_unknown_type_is_stored_with_a_readable_fallback(self):
+        payload = self._recorded("message/text", "wamid.POLL1", type="poll_creation")
+        msg = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+        del msg["text"]
+        msg["poll_creation"] = {"question": "Which colour?", "options": ["Red"]}
+        self._post(payload)
+        event = self.env["winback.webhook.event"].search([])
+        self.assertEqual(event.state, "done")
+        stored = self._inbound_message("wamid.POLL1")
+        self.assertEqual(stored.body, "[Unsupported message type: poll_creation]")
+        self.assertEqual(stored.inbound_type, "poll_creation")
+        self.assertTrue(self._chatter(self.partner, "poll_creation"))
+
+    def test_number_change_is_no_reply_and_updates_the_partner(self):
+        system = self._recorded("system/phone_number_change", "wamid.SYS1")
+        system["entry"][0]["changes"][0]["value"]["messages"][0]["system"].update(
+            {
+                "body": "User Mario changed from 393331234567 to 393339876543",
+                "wa_id": "393339876543",
+            }
+        )
+        self._post(system)
+        self.assertEqual(self.enrollment.state, "running", "a notice is no reply")
+        self.assertFalse(self._reply_activities())
+        self.assertEqual(self.partner.phone_sanitized, "+393339876543")
+        self.assertTrue(
+            self._chatter(
+                self.partner, "changed their WhatsApp number to +393339876543"
+            )
+        )
+        self.assertTrue(self._chatter(self.partner, "WhatsApp number changed"))
+        self.assertEqual(self.enrollment.phone_e164, "+393339876543")
+        self.assertEqual(self.queued.phone_e164, "+393339876543")
+        notice = self._inbound_message("wamid.SYS1")
+        self.assertEqual(notice.new_phone_e164, "+393339876543")
+        self.assertEqual(notice.partner_id, self.partner)
+        # The next message, from the new number, still finds the customer.
+        self._post(
+            self._inbound("text", {"body": "new phone!"}, "wamid.SYS2", "393339876543")
+        )
+        self.assertTrue(self._chatter(self.partner, "new phone!"))
+        self.assertEqual(self.enrollment.state, "replied")
+        # An identity change is shown, and is no reply either.
+        self._post(
+            self._recorded(
+                "system/identity_change", "wamid.SYS3", sender="393339876543"
+            )
+        )
+        self.assertTrue(self._chatter(self.partner, "User identity changed"))
+        self.assertEqual(len(self._reply_activities()), 1)
+
+    def test_number_change_keeps_an_opt_out(self):
+        self._post(self._inbound("text", {"body": "STOP"}, "wamid.OPT1"))
+        self.assertTrue(self._blacklisted("+393331234567"))
+        system = self._recorded("system/phone_number_change", "wamid.OPT2")
+        system["entry"][0]["changes"][0]["value"]["messages"][0]["system"].update(
+            {"wa_id": "393339876543"}
+        )
+        self._post(system)
+        self.assertEqual(self.partner.phone_sanitized, "+393339876543")
+        self.assertTrue(self._blacklisted("+393339876543"))
+
+    def test_number_change_of_an_unknown_number_waits_unmatched(self):
+        system = self._recorded(
+            "system/phone_number_change", "wamid.SYSU", sender="447700900123"
+        )
+        system["entry"][0]["changes"][0]["value"]["messages"][0]["system"].update(
+            {"wa_id": "393335550000"}
+        )
+        self._post(system)
+        notice = self._inbound_message("wamid.SYSU")
+        self.assertFalse(notice.partner_id)
+        self.assertEqual(notice.phone_e164, "+447700900123")
+        self.assertEqual(notice.new_phone_e164, "+393335550000")
+        self.assertIn("+393335550000", notice.body)
+        unmatched = self.env["winback.message"].search(
+            [("direction", "=", "inbound"), ("partner_id", "=", False)]
+        )
+        self.assertIn(notice, unmatched)
+        customer = self.env["res.partner"].create(
+            {"name": "Olivia", "mobile": "+44 7700 900123"}
+        )
+        notice.partner_id = customer
+        notice.action_link_partner()
+        self.assertEqual(customer.phone_sanitized, "+393335550000")
+        self.assertFalse(customer.activity_ids)
+
+    def test_removed_reaction_marks_the_reaction(self):
+        self._post(
+            self._inbound(
+                "reaction",
+                {"message_id": "wamid.OUT1", "emoji": "\U0001f44d"},
+                "wamid.RX1",
+            )
+        )
+        removal = self._recorded("message/unreaction_no_emoji", "wamid.RX2")
+        removal["entry"][0]["changes"][0]["value"]["messages"][0]["reaction"] = {
+            "message_id": "wamid.OUT1"
+        }
+        self._post(removal)
+        reaction = self._inbound_message("wamid.RX1")
+        self.assertEqual(reaction.customer_change, "reaction_removed")
+        self.assertEqual(reaction.body, "Reaction: \U0001f44d", "never erased")
+        self.assertEqual(len(self._chatter(self.partner, "Reaction:")), 1)
+        self.assertTrue(self._chatter(self.partner, "removed their reaction"))
+        self.assertEqual(self.enrollment.state, "running")
+        self.assertFalse(self._reply_activities())
+
+    def test_deletion_marks_the_original_and_keeps_it(self):
+        self._post(self._inbound("text", {"body": "I want 3 pairs"}, "wamid.DEL0"))
+        revoke = self._recorded("deleted_message/revoke", "wamid.DEL1")
+        revoke["entry"][0]["changes"][0]["value"]["messages"][0]["revoke"] = {
+            "original_message_id": "wamid.DEL0"
+        }
+        # The same deletion from another number changes nothing.
+        other = json.loads(json.dumps(revoke))
+        other["entry"][0]["changes"][0]["value"]["messages"][0].update(
+            {"from": "447700900123", "id": "wamid.DELX"}
+        )
+        self._post(other)
+        self.assertFalse(self._inbound_message("wamid.DEL0").customer_change)
+        self.assertFalse(self._inbound_message("wamid.DELX").partner_id)
+        self._post(revoke)
+        original = self._inbound_message("wamid.DEL0")
+        self.assertEqual(original.customer_change, "deleted")
+        self.assertEqual(original.body, "I want 3 pairs", "never erased")
+        deletion = self._inbound_message("wamid.DEL1")
+        self.assertEqual(deletion.context_wamid, "wamid.DEL0")
+        self.assertTrue(
+            self._chatter(self.partner, "The customer deleted their message: I want")
+        )
+        # No reply: the salesperson's to-do still shows the message itself.
+        self.assertEqual(len(self._reply_activities()), 1)
+        self.assertIn("I want 3 pairs", str(self._reply_activities().note))
+        self.assertNotIn("deleted", str(self._reply_activities().note))
+
+    def test_edit_shows_the_new_text_linked_to_the_original(self):
+        self._post(self._inbound("text", {"body": "3 pairs please"}, "wamid.ED0"))
+        edit = self._recorded("edited_message/image", "wamid.ED1")
+        edit["entry"][0]["changes"][0]["value"]["messages"][0]["edit"] = {
+            "original_message_id": "wamid.ED0",
+            "message": {"type": "text", "text": {"body": "2 pairs, not 3"}},
+        }
+        self._post(edit)
+        self.assertTrue(self._chatter(self.partner, "Edited message: 2 pairs, not 3"))
+        self.assertEqual(self._inbound_message("wamid.ED0").customer_change, "edited")
+        self.assertEqual(self._inbound_message("wamid.ED1").context_wamid, "wamid.ED0")
+        # Cloud API today: an edit is an unsupported message with no text.
+        unsupported = self._recorded(
+            "message/unsupported_with_type",
+            "wamid.ED2",
+            unsupported={"type": "edit"},
+        )
+        self._post(unsupported)
+        self.assertTrue(self._chatter(self.partner, "The customer edited a message."))
+        self.assertEqual(len(self._reply_activities()), 1)

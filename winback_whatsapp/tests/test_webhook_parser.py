@@ -9,11 +9,25 @@ from odoo.tests import BaseCase, tagged
 
 from ..tools import webhook_simulator as simulator
 from ..tools.webhook_parser import (
+    CALL_PERMISSION,
+    CONTACTS,
+    DELETED,
+    EDIT,
+    FLOW,
+    INTERACTIVE_ERROR,
+    LOCATION,
+    ORDER,
     REACTION,
+    REACTION_REMOVED,
+    SYSTEM,
     TEXT,
     UNSUPPORTED,
+    Location,
     MetaError,
+    OrderItem,
     PayloadError,
+    SharedContact,
+    flow_fields,
     parse_payload,
     parse_timestamp,
 )
@@ -33,6 +47,20 @@ def _message(name):
     change = _change(name)
     (message,) = change.messages
     return message
+
+
+def _raw_message(name):
+    """A copy of the one message of a recorded payload, to vary it."""
+    payload = json.loads(json.dumps(RECORDED[name]))
+    return payload["entry"][0]["changes"][0]["value"]["messages"][0]
+
+
+def _message_of(msg):
+    """A recorded message, changed, parsed in a payload of its own."""
+    payload = json.loads(json.dumps(RECORDED["message/text"]))
+    payload["entry"][0]["changes"][0]["value"]["messages"] = [msg]
+    (change,) = parse_payload(payload)
+    return change.messages[0]
 
 
 @tagged("post_install", "-at_install")
@@ -69,11 +97,152 @@ class TestWebhookParser(BaseCase):
         # A forwarded message has a context, but answers nothing.
         self.assertIsNone(_message("message/document").context_wamid)
 
-    def test_media_and_location(self):
+    def test_media_placeholders_keep_caption_and_filename(self):
         self.assertEqual(_message("message/image").text, "[image]")
         self.assertEqual(_message("message/document").text, "[filename.pdf] caption")
+        self.assertEqual(_message("message/video").text, "[video] caption")
+        self.assertEqual(_message("message/audio").text, "[audio]")
+        self.assertEqual(_message("message/voice").text, "[voice]")
+        for name in ("message/image", "message/video", "message/voice"):
+            self.assertEqual(_message(name).text_kind, TEXT)
+
+    def test_location_with_name_address_and_map_link(self):
+        chosen = _message("message/chosen_location")
+        self.assertEqual((chosen.text, chosen.text_kind), ("", LOCATION))
+        (place,) = chosen.details
         self.assertEqual(
-            _message("message/current_location").text, "[location]  12.25089 43.90539"
+            place,
+            Location(
+                latitude="37.4611978",
+                longitude="-122.2164385",
+                name="Facebook HQ",
+                address="1 Hacker Way, Menlo Park, CA 94025",
+                url="https://maps.google.com/?cid=2000000000000000000",
+            ),
+        )
+        self.assertEqual(
+            place.map_url,
+            "https://www.google.com/maps/search/?api=1&query=37.4611978,-122.2164385",
+        )
+        (current,) = _message("message/current_location").details
+        self.assertEqual((current.name, current.address), ("", ""))
+        self.assertEqual(
+            current.map_url,
+            "https://www.google.com/maps/search/?api=1&query=12.25089,43.90539",
+        )
+        self.assertEqual(Location("", "").map_url, "")
+
+    def test_order_lists_every_item(self):
+        order = _message("message/order")
+        self.assertEqual(
+            (order.type, order.text_kind, order.text), ("order", ORDER, "")
+        )
+        self.assertEqual(
+            order.details,
+            (
+                OrderItem("HAMBURGER", "3", "30", "ILS"),
+                OrderItem("FRENCH_FRIES", "2", "35", "ILS"),
+                OrderItem("SODA", "2", "10", "ILS"),
+            ),
+        )
+        # Meta's own example carries the customer's note and a decimal price.
+        msg = _raw_message("message/order")
+        msg["order"] = {
+            "catalog_id": "194836987003835",
+            "text": "Love these!",
+            "product_items": [
+                {
+                    "product_retailer_id": "di9ozbzfi4",
+                    "quantity": 2,
+                    "item_price": 7.99,
+                    "currency": "USD",
+                }
+            ],
+        }
+        noted = _message_of(msg)
+        self.assertEqual(noted.text, "Love these!")
+        self.assertEqual(noted.details, (OrderItem("di9ozbzfi4", "2", "7.99", "USD"),))
+
+    def test_contacts_names_and_numbers(self):
+        shared = _message("message/contacts")
+        self.assertEqual(shared.text_kind, CONTACTS)
+        self.assertEqual(
+            shared.details,
+            (
+                SharedContact("Chandler Bing", ("+1 555-555-5555",)),
+                SharedContact("Monica", ("+1 666-666-6666",)),
+                SharedContact("Rachel Green", ("+1 777-777-7777",)),
+            ),
+        )
+        self.assertEqual(shared.wa_id, "972987654321", "the sender, not the cards")
+        # A card with no formatted name, a phone given only as wa_id; the
+        # reply to a contact request (no name at all).
+        msg = _raw_message("message/contacts")
+        msg["contacts"] = [
+            {
+                "name": {"first_name": "Barbara", "last_name": "Johnson"},
+                "phones": [{"wa_id": "14125550829", "type": "MOBILE"}],
+            },
+            {
+                "origin": "contact_request",
+                "phones": [{"phone": "+1 650 555 1234", "wa_id": "16505551234"}],
+            },
+        ]
+        self.assertEqual(
+            _message_of(msg).details,
+            (
+                SharedContact("Barbara Johnson", ("14125550829",)),
+                SharedContact("", ("+1 650 555 1234",)),
+            ),
+        )
+
+    def test_flow_reply_fields_without_the_token(self):
+        for name in (
+            "flow_completion/completion",
+            "flow_completion/without_flow_token",
+        ):
+            reply = _message(name)
+            self.assertEqual(
+                (reply.type, reply.text_kind, reply.text, reply.subtype),
+                ("interactive", FLOW, "Sent", "nfm_reply"),
+            )
+            self.assertEqual(
+                reply.details,
+                (
+                    ("comment_text", "Comment Text"),
+                    ("delivery_rating", "4"),
+                    ("purchase_rating", "2"),
+                    ("recommend_radio", "0"),
+                    ("cs_rating", "0"),
+                ),
+                name,
+            )
+            self.assertEqual(reply.context_wamid, "wamid.gvwegfretge==")
+        self.assertEqual(
+            flow_fields('{"flow_token": "x", "sizes": ["M", "L"], "qty": 2}'),
+            (("sizes", "M, L"), ("qty", "2")),
+        )
+        self.assertEqual(flow_fields("not json"), (("response_json", "not json"),))
+        self.assertEqual(flow_fields(None), ())
+        self.assertEqual(flow_fields("[1]"), (("response_json", "[1]"),))
+
+    def test_call_permission_reply(self):
+        for answer in ("accept", "reject"):
+            reply = _message(f"call_permission_update/{answer}")
+            self.assertEqual((reply.text_kind, reply.text), (CALL_PERMISSION, answer))
+
+    def test_interactive_error(self):
+        broken = _message("message/interactive_message_with_err")
+        self.assertEqual(broken.text_kind, INTERACTIVE_ERROR)
+        self.assertEqual(
+            broken.text, "Something went wrong: Unsupported webhook payload"
+        )
+        # A kind of interactive reply Meta adds later is named, not lost.
+        msg = _raw_message("flow_completion/completion")
+        msg["interactive"] = {"type": "product_reply", "product_reply": {}}
+        later = _message_of(msg)
+        self.assertEqual(
+            (later.text_kind, later.text), (UNSUPPORTED, "interactive product_reply")
         )
 
     def test_reaction_is_worded_by_the_caller(self):
@@ -82,18 +251,91 @@ class TestWebhookParser(BaseCase):
         self.assertEqual(
             message.context_wamid, "wamid.yzxyzx=", "the message reacted to"
         )
-        removed = _message("message/unreaction_empty")
-        self.assertEqual((removed.text, removed.text_kind), ("", REACTION))
+        # An empty emoji, or none at all: the reaction was taken back.
+        for name in ("message/unreaction_empty", "message/unreaction_no_emoji"):
+            removed = _message(name)
+            self.assertEqual((removed.text, removed.text_kind), ("", REACTION_REMOVED))
+            self.assertEqual(removed.context_wamid, "wamid.yzxyzx=")
 
     def test_unsupported_types(self):
-        for name in ("message/unsupported", "message/unsupported_with_type"):
-            message = _message(name)
-            self.assertEqual(
-                (message.text, message.text_kind), ("unsupported", UNSUPPORTED)
-            )
+        message = _message("message/unsupported")
+        self.assertEqual(
+            (message.text, message.text_kind), ("unsupported", UNSUPPORTED)
+        )
+        typed = _message("message/unsupported_with_type")
+        self.assertEqual((typed.text, typed.text_kind), ("pool", UNSUPPORTED))
+        # A type Meta adds later: named, never an error.
+        msg = _raw_message("message/text")
+        msg["type"] = "poll_creation"
+        msg["poll_creation"] = {"question": "?"}
+        self.assertEqual(
+            (_message_of(msg).text, _message_of(msg).text_kind),
+            ("poll_creation", UNSUPPORTED),
+        )
+
+    def test_system_notices(self):
         system = _message("system/phone_number_change")
-        self.assertEqual((system.text, system.text_kind), ("system", UNSUPPORTED))
+        self.assertEqual(
+            (system.text_kind, system.subtype, system.new_wa_id),
+            (SYSTEM, "user_changed_number", "972912345678"),
+        )
+        self.assertEqual(
+            system.text, "User A changed from 972987654321 to 972912345678"
+        )
+        self.assertEqual(system.wa_id, "972987654321", "the old number")
         self.assertIsNone(system.profile_name, "no contacts in a system message")
+        # Older payloads name the new number new_wa_id.
+        msg = _raw_message("system/phone_number_change")
+        msg["system"] = {
+            "body": "User A changed from 972987654321 to 972912345678",
+            "new_wa_id": "972912345678",
+            "type": "user_changed_number",
+        }
+        self.assertEqual(_message_of(msg).new_wa_id, "972912345678")
+        identity = _message("system/identity_change")
+        self.assertEqual(
+            (identity.text_kind, identity.subtype, identity.new_wa_id),
+            (SYSTEM, "customer_identity_changed", None),
+        )
+        self.assertEqual(identity.text, "User identity changed")
+        # A BSUID change carries no number (Meta's changelog, Aug 2026).
+        msg["system"] = {
+            "body": "User A changed their user ID",
+            "user_id": "US.2",
+            "previous_user_id": "US.1",
+            "type": "user_changed_user_id",
+        }
+        changed_id = _message_of(msg)
+        self.assertEqual(
+            (changed_id.text_kind, changed_id.subtype, changed_id.new_wa_id),
+            (SYSTEM, "user_changed_user_id", None),
+        )
+
+    def test_edits_and_deletions(self):
+        edit = _message("edited_message/image")
+        self.assertEqual(
+            (edit.type, edit.text_kind, edit.text),
+            ("edit", EDIT, "[image] Updated image caption"),
+        )
+        self.assertEqual(
+            edit.original_wamid,
+            "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=",
+        )
+        msg = _raw_message("edited_message/image")
+        msg["edit"]["message"] = {"type": "text", "text": {"body": "2 pairs, not 3"}}
+        self.assertEqual(_message_of(msg).text, "2 pairs, not 3")
+        # Cloud API today: an edit arrives as an unsupported message,
+        # without the new text nor the original (Meta's example).
+        msg = _raw_message("message/unsupported_with_type")
+        msg["unsupported"] = {"type": "edit"}
+        unsupported_edit = _message_of(msg)
+        self.assertEqual(
+            (unsupported_edit.text_kind, unsupported_edit.text), (EDIT, "")
+        )
+        self.assertIsNone(unsupported_edit.original_wamid)
+        revoke = _message("deleted_message/revoke")
+        self.assertEqual((revoke.type, revoke.text_kind), ("revoke", DELETED))
+        self.assertEqual(revoke.original_wamid, "<ORIGINAL_WHATSAPP_MESSAGE_ID>")
 
     def test_buttons_and_interactive_replies(self):
         tap = _message("callback_button/quick_reply")
@@ -119,7 +361,7 @@ class TestWebhookParser(BaseCase):
                 ),
             ),
         )
-        self.assertEqual(change.messages[0].text, "")
+        self.assertEqual(change.messages[0].text_kind, INTERACTIVE_ERROR)
 
     def test_statuses(self):
         for state in ("sent", "delivered", "read"):
