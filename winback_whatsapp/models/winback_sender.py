@@ -297,9 +297,10 @@ class WinbackSender(models.AbstractModel):
         moved = Message.browse(row[0] for row in rows)
         # A status webhook got there first: it moved the message on (and its
         # enrollment); only the wamid is missing, maybe.
+        moved_ids = set(moved.ids)
         for message_id, wamid in accepted:
             message = Message.browse(message_id)
-            if message not in moved and not message.wamid:
+            if message_id not in moved_ids and not message.wamid:
                 message.wamid = wamid
         self.env["winback.enrollment"]._on_message_sent(moved)
         Message.browse(row[0] for row in rows if row[1])._simulate_read()

@@ -121,13 +121,7 @@ class WinbackStatus(models.AbstractModel):
     def _apply_send_error(self, message, error):
         """The send call of ``message`` raised ``error``."""
         if isinstance(error, WhatsAppError):
-            return self._apply_error(
-                message,
-                error.code,
-                error.text,
-                error.http_status,
-                outcome_unknown=error.outcome_unknown,
-            )
+            return self._apply_error(message, error.code, error.text, error.policy)
         # The API client turns whatever happens once the request is on its
         # way into a WhatsAppError: this was raised before, nothing left.
         _logger.error("WhatsApp message %s not sent", message.id, exc_info=error)
@@ -139,19 +133,18 @@ class WinbackStatus(models.AbstractModel):
         return True
 
     @api.model
-    def _apply_error(
-        self, messages, code, text, http_status=None, outcome_unknown=False
-    ):
+    def _apply_error(self, messages, code, text, policy=None):
         """Apply the provider's error policy (``whatsapp_api.ERROR_POLICY``)
         to ``messages`` WhatsApp refused.
 
         ``code`` is Meta's error code as a string (or one of the API client's:
-        connection, timeout, connection_lost, invalid_token...).
-        ``outcome_unknown``: the request may have been accepted; the message
-        stays ``sending`` for a status webhook to settle, and is never resent.
+        connection, timeout, connection_lost, invalid_token...). ``policy``:
+        the one the API client decided (``WhatsAppError.policy``, UNKNOWN when
+        the request may have been accepted: the message stays ``sending`` for
+        a status webhook to settle, never resent); else the code's.
         """
         code = str(code)
-        handler = ERROR_HANDLERS[UNKNOWN if outcome_unknown else error_policy(code)]
+        handler = ERROR_HANDLERS[policy or error_policy(code)]
         for message in messages:
             getattr(self, handler)(message, code, text)
         return True
