@@ -104,6 +104,17 @@ class ResPartner(models.Model):
         return fields.Date.context_today(self.with_context(tz=tz))
 
     # ------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------
+
+    def write(self, vals):
+        result = super().write(vals)
+        if "tz" in vals:
+            # Their queued messages look their send window up again.
+            self.env["winback.message"].sudo()._forget_send_windows(partners=self)
+        return result
+
+    # ------------------------------------------------------------
     # BUSINESS METHODS
     # ------------------------------------------------------------
 

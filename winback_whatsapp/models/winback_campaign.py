@@ -5,7 +5,7 @@ from odoo.tools import html_escape
 from ..tools.access import check_group
 from ..tools.eligibility import INELIGIBLE_REASONS
 from ..tools.notification import success
-from ..tools.send_window import customer_timezone, next_window_start
+from ..tools.send_window import customer_timezone, send_window
 
 MANAGER = "winback_whatsapp.group_winback_manager"
 WEEKDAY_FIELDS = [
@@ -189,6 +189,16 @@ class WinbackCampaign(models.Model):
                 raise ValidationError(
                     self.env._("The holdout group is between 0% and 50%.")
                 )
+
+    # ------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"window_start", "window_end", "company_id", *WEEKDAY_FIELDS} & set(vals):
+            self.env["winback.message"]._forget_send_windows(campaigns=self)
+        return result
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -395,8 +405,14 @@ class WinbackCampaign(models.Model):
         """The first moment at or after ``when`` (naive UTC) inside this
         campaign's send window, in the customer's time zone: the partner's,
         else their number's (E.164), else the company's."""
+        return self._send_window(partner, number, when)[0]
+
+    def _send_window(self, partner, number, when):
+        """``(opens, closes)``: the first moment at or after ``when`` (naive
+        UTC) inside this campaign's send window in the customer's time zone
+        (``_next_send_time``), and when that window closes."""
         self.ensure_one()
         tz = customer_timezone(partner.tz, number, self.company_id.partner_id.tz)
-        return next_window_start(
+        return send_window(
             when, tz, self.window_start, self.window_end, self._window_weekdays()
         )

@@ -296,7 +296,7 @@ class WinbackEnrollment(models.Model):
         self.ensure_one()
         campaign = self.campaign_id
         partner = self.partner_id
-        scheduled = campaign._next_send_time(
+        scheduled, closes = campaign._send_window(
             partner, self.phone_e164, max(self.next_send_at, fields.Datetime.now())
         )
         return {
@@ -309,6 +309,7 @@ class WinbackEnrollment(models.Model):
             "template_id": self.step_id.template_id.id,
             "phone_e164": self.phone_e164 or partner.phone_sanitized,
             "scheduled_at": scheduled,
+            "window_closes_at": closes,
             "state": "queued",
         }
 

@@ -7,6 +7,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
 
 from ..tools.access import check_group
 
@@ -63,6 +64,12 @@ class WinbackMessage(models.Model):
     attempt_count = fields.Integer(default=0)
     scheduled_at = fields.Datetime(
         "Send after", index=True, help="Not sent before this time."
+    )
+    window_closes_at = fields.Datetime(
+        "Send window closes",
+        readonly=True,
+        help="When the customer's send window the message is scheduled in "
+        "closes. Not sent by then, it waits for the next window.",
     )
     sent_at = fields.Datetime()
     delivered_at = fields.Datetime()
@@ -170,14 +177,43 @@ class WinbackMessage(models.Model):
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
-    def _window_opens(self, now):
-        """When the campaign's send window opens for this customer (``now``
-        when it is open, and for messages of no campaign)."""
+    def _send_window(self, now):
+        """``(opens, closes)``: when the campaign's send window opens for
+        this customer (``now`` when it is open) and when it closes (None for
+        messages of no campaign, sent at once).
+
+        Inside the window the message was scheduled in (``scheduled_at`` to
+        ``window_closes_at``, computed when it was queued) it is open: the
+        customer's time zone is not looked up again for every send."""
         self.ensure_one()
         campaign = self.enrollment_id.campaign_id
         if not campaign:
-            return now
-        return campaign._next_send_time(self.partner_id, self.phone_e164, now)
+            return now, None
+        closes = self.window_closes_at
+        if closes and (self.scheduled_at or now) <= now < closes:
+            return now, closes
+        return campaign._send_window(self.partner_id, self.phone_e164, now)
+
+    @api.model
+    def _forget_send_windows(self, campaigns=None, partners=None):
+        """The queued messages of these campaigns, or to these customers,
+        look their send window up again (it or the customer's time zone
+        changed)."""
+        self.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE winback_message m SET window_closes_at = NULL
+                  FROM winback_enrollment e
+                 WHERE e.id = m.enrollment_id AND m.state = 'queued'
+                   AND m.window_closes_at IS NOT NULL
+                   AND (e.campaign_id = ANY(%s) OR m.partner_id = ANY(%s))
+                """,
+                (campaigns or self.env["winback.campaign"]).ids,
+                (partners or self.env["res.partner"]).ids,
+            )
+        )
+        self.invalidate_model(["window_closes_at"])
 
     def _client(self, clients, session):
         """The provider client of the message's account and its rate, built
@@ -218,65 +254,92 @@ class WinbackMessage(models.Model):
         return True
 
     def _render_template(self):
-        """Render the template's parameters in the message's own company;
-        a message that cannot be rendered fails alone, with the reason."""
+        """Render the template's parameters in the message's own company:
+        ``(parameters, text)``; a message that cannot be rendered fails
+        alone, with the reason, and gives None."""
         self.ensure_one()
         template = self.template_id.with_company(self.company_id)
         try:
-            params, text = template._render(
+            return template._render(
                 self.partner_id,
                 self.enrollment_id,
                 campaign=self.step_id.campaign_id,
             )
         except UserError as error:
             self._fail_with("missing_value", str(error))
-            return False
         except Exception as error:
             _logger.exception("WhatsApp message %s could not be rendered", self.id)
             self._fail_with(
                 "render_error",
                 self.env._("Not sent, the template could not be rendered: %s", error),
             )
-            return False
-        self.body = text
-        self.render_params = json.dumps(params)
-        return True
+        return None
 
-    def _mark_sending(self):
-        """Mark the messages about to go on the wire ``sending``, in one
-        statement; the caller commits before their calls start."""
+    def _mark_sending(self, rendered=None):
+        """Mark the messages about to go on the wire ``sending``, with the
+        text and parameters they were rendered with (``rendered``: ``{id:
+        (parameters, text)}``), in one statement; the caller commits before
+        their calls start."""
         if not self:
             return self
+        rendered = rendered or {}
         self.env.flush_all()
         self.env.cr.execute(
-            """
-            UPDATE winback_message
-               SET state = 'sending', error_code = NULL, error_message = NULL,
-                   attempt_count = COALESCE(attempt_count, 0) + 1,
-                   biz_opaque_callback_data = 'winback:' || id,
-                   write_uid = %s, write_date = (now() at time zone 'UTC')
-             WHERE id = ANY(%s) AND state = 'queued'
-            """,
-            [self.env.uid, self.ids],
+            SQL(
+                """
+                UPDATE winback_message m
+                   SET state = 'sending', error_code = NULL, error_message = NULL,
+                       attempt_count = COALESCE(m.attempt_count, 0) + 1,
+                       biz_opaque_callback_data = 'winback:' || m.id,
+                       body = CASE WHEN v.rendered THEN v.body ELSE m.body END,
+                       render_params = CASE WHEN v.rendered THEN v.params
+                                            ELSE m.render_params END,
+                       write_uid = %s, write_date = (now() at time zone 'UTC')
+                  FROM (VALUES %s) AS v(id, rendered, body, params)
+                 WHERE m.id = v.id AND m.state = 'queued'
+                """,
+                self.env.uid,
+                SQL(", ").join(
+                    SQL(
+                        "(%s, %s, %s, %s)",
+                        message_id,
+                        message_id in rendered,
+                        rendered[message_id][1] if message_id in rendered else None,
+                        json.dumps(rendered[message_id][0])
+                        if message_id in rendered
+                        else None,
+                    )
+                    for message_id in self.ids
+                ),
+            )
         )
         self.invalidate_recordset()
         return self
 
-    def _provider_call(self, clients):
+    def _provider_call(self, clients, templates):
         """The provider call that sends this message, with plain values
         only (it runs in a thread of the send pool, away from the ORM), and
-        the account's messages per second."""
+        the account's messages per second. ``templates``: what a send needs
+        of each template, read once per run."""
         self.ensure_one()
         api, rate = clients[self.account_id.id]
         opaque = self.biz_opaque_callback_data
-        if self.template_id:
+        template = self.template_id
+        if template:
+            if template.id not in templates:
+                templates[template.id] = (
+                    template.name,
+                    template.language,
+                    template._quick_reply_payloads(),
+                )
+            name, language, buttons = templates[template.id]
             call = functools.partial(
                 api.send_template,
                 self.phone_e164,
-                self.template_id.name,
-                self.template_id.language,
+                name,
+                language,
                 json.loads(self.render_params or "[]"),
-                buttons=self.template_id._quick_reply_payloads(),
+                buttons=buttons,
                 opaque=opaque,
             )
         else:

@@ -78,7 +78,7 @@ class WinbackSender(models.AbstractModel):
         to a number, so that a customer gets their messages in order.
         Returns how many messages were accepted."""
         wave = max(pool.size // 2, 1)
-        run = {"clients": {}, "recipients": {}, "busy": {}}
+        run = {"clients": {}, "recipients": {}, "busy": {}, "templates": {}}
         sent = 0
         while True:
             claimed = 0
@@ -104,10 +104,15 @@ class WinbackSender(models.AbstractModel):
         rows = self._claim_due(size, set(run["busy"].values()))
         if not rows:
             return 0
-        ready = self._prepare_wave(rows, run, pool.session)
-        ready._mark_sending()
+        ready, rendered = self._prepare_wave(rows, run, pool.session)
+        ready._mark_sending(rendered)
         calls = [
-            (m.account_id.id, m.id, m.phone_e164, m._provider_call(run["clients"]))
+            (
+                m.account_id.id,
+                m.id,
+                m.phone_e164,
+                m._provider_call(run["clients"], run["templates"]),
+            )
             for m in ready
         ]
         self.env.cr.commit()  # pylint: disable=invalid-commit
@@ -221,9 +226,11 @@ class WinbackSender(models.AbstractModel):
         """Act on the claimed messages that may not go (cancelled with the
         reason, failed, or rescheduled to their send window or to when the
         account's daily limit allows), render the others. Returns those to
-        send now."""
+        send now, and what each was rendered with (``{id: (parameters,
+        text)}``)."""
         now = fields.Datetime.now()
-        ready = self.env["winback.message"]
+        ready = []
+        rendered = {}
         for message, refusal in rows:
             if refusal:
                 message._cancel_with(
@@ -233,15 +240,20 @@ class WinbackSender(models.AbstractModel):
                 )
             elif not message.phone_e164:
                 message._fail_with("invalid_number", self.env._("No valid number."))
-            elif (opens := message._window_opens(now)) != now:
-                message.scheduled_at = opens
+            elif (window := message._send_window(now))[0] != now:
+                message.write(
+                    {"scheduled_at": window[0], "window_closes_at": window[1]}
+                )
             elif not message._client(run["clients"], session):
                 continue
             elif not message._within_daily_limit(run["recipients"]):
                 message.scheduled_at = now + timedelta(hours=1)
-            elif not message.template_id or message._render_template():
-                ready |= message
-        return ready
+            elif not message.template_id:
+                ready.append(message.id)
+            elif result := message._render_template():
+                rendered[message.id] = result
+                ready.append(message.id)
+        return self.env["winback.message"].browse(ready), rendered
 
     @api.model
     def _record_outcomes(self, outcomes):

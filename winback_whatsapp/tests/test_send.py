@@ -298,6 +298,42 @@ class TestSend(WinbackSendCase):
             self.assertEqual(self._send(), 1)
             self.assertEqual(self.stub.state.sent()[0]["to"], "+393331234567")
 
+    def test_send_window_is_kept_from_queueing_until_it_changes(self):
+        """The window a message is queued in is remembered (no time zone
+        lookup per send); narrowing the campaign's window, or the customer
+        moving time zone, makes the queued message follow the new one."""
+        self.campaign.write(
+            {"window_start": 9, "window_end": 18, "window_saturday": False,
+             "window_sunday": False}
+        )  # fmt: skip
+        dana = self._customer("Dana Smith", "+1 212 555 0100")
+        with freeze_time(datetime(2026, 11, 30, 7, 0)):  # Monday
+            enrollments = self._start_and_queue()
+        by_partner = {e.partner_id: e.message_ids for e in enrollments}
+        rome, new_york = by_partner[self.roberta], by_partner[dana]
+        # 09:00-18:00 in Rome (UTC+1) closes at 17:00 UTC; in New York
+        # (UTC-5) at 23:00 UTC.
+        self.assertEqual(rome.window_closes_at, datetime(2026, 11, 30, 17, 0))
+        self.assertEqual(new_york.window_closes_at, datetime(2026, 11, 30, 23, 0))
+        # The shop now stops at 12:00 local time; Dana moves to Tokyo.
+        self.campaign.window_end = 12
+        dana.tz = "Asia/Tokyo"
+        with freeze_time(datetime(2026, 11, 30, 14, 30)):
+            # 15:30 in Rome, 23:30 in Tokyo: both wait for Tuesday 09:00.
+            self.assertFalse(self._send())
+        self.assertEqual(rome.scheduled_at, datetime(2026, 12, 1, 8, 0))
+        self.assertEqual(rome.window_closes_at, datetime(2026, 12, 1, 11, 0))
+        self.assertEqual(new_york.scheduled_at, datetime(2026, 12, 1, 0, 0))
+        self.assertEqual(new_york.window_closes_at, datetime(2026, 12, 1, 3, 0))
+        self.assertFalse(self.stub.state.sent())
+        with freeze_time(datetime(2026, 12, 1, 11, 30)):
+            # 12:30 in Rome, past the close remembered for the message (and
+            # 20:30 in Tokyo): nothing goes, both wait for Wednesday.
+            self.assertFalse(self._send())
+        with freeze_time(datetime(2026, 12, 2, 8, 30)):
+            self.assertEqual(self._send(), 1)
+        self.assertEqual(self.stub.state.sent()[0]["to"], "+393331234567")
+
     def test_eligibility_preview_and_reasons(self):
         P = self.env["res.partner"]
         self._customer("No consent", "+39 333 000 0001", consent=False)

@@ -47,14 +47,21 @@ def _same_clock(zones):
 
 
 def next_window_start(when, tz_name, start_hour, end_hour, weekdays):
-    """First moment at or after ``when`` that lies inside the send window.
+    """First moment at or after ``when`` that lies inside the send window
+    (naive UTC); see ``send_window``."""
+    return send_window(when, tz_name, start_hour, end_hour, weekdays)[0]
+
+
+def send_window(when, tz_name, start_hour, end_hour, weekdays):
+    """The send window a message due at ``when`` goes in: its first moment
+    at or after ``when``, and the moment that window closes.
 
     :param datetime when: naive UTC
     :param str tz_name: the customer's time zone
     :param float start_hour: window opening, local time (9.5 is 09:30)
     :param float end_hour: window closing, local time, excluded
     :param weekdays: days allowed, 0 is Monday
-    :return: naive UTC datetime
+    :return: (opens, closes), naive UTC datetimes
     """
     weekdays = set(weekdays)
     if not weekdays or not 0 <= start_hour < end_hour <= 24:
@@ -70,5 +77,8 @@ def next_window_start(when, tz_name, start_hour, end_hour, weekdays):
         closes = tz.localize(midnight + timedelta(hours=end_hour))
         candidate = max(local_now, opens)
         if candidate < closes:
-            return candidate.astimezone(pytz.utc).replace(tzinfo=None)
+            return (
+                candidate.astimezone(pytz.utc).replace(tzinfo=None),
+                closes.astimezone(pytz.utc).replace(tzinfo=None),
+            )
     raise ValueError("The send window is empty.")  # unreachable with a weekday
