@@ -6,6 +6,8 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from odoo.addons.mail.tools.discuss import Store
+
 from ..tools.media import MEDIA_KINDS, safe_filename
 from ..tools.whatsapp_api import MEDIA_REFUSED, WhatsAppError
 
@@ -74,10 +76,11 @@ class WinbackMedia(models.Model):
         "mail.message",
         "Chatter message",
         ondelete="set null",
-        help="The customer's message in the partner's chatter, which gets "
-        "the file.",
+        help="The customer's message in the partner's chatter, which gets " "the file.",
     )
     attachment_id = fields.Many2one("ir.attachment", ondelete="set null")
+    attachment_name = fields.Char(related="attachment_id.name", string="File name")
+    attachment_data = fields.Binary(related="attachment_id.datas", string="File")
 
     _sql_constraints = [
         ("message_uniq", "unique(message_id)", "One file per WhatsApp message."),
@@ -106,8 +109,22 @@ class WinbackMedia(models.Model):
                 "filename": event.filename or False,
             }
         )
-        self.env.ref("winback_whatsapp.ir_cron_winback_media_download").sudo()._trigger()
+        self._wake_download_cron()
         return media
+
+    @api.model
+    def _wake_download_cron(self):
+        """Trigger the download cron, unless a trigger is already due (it
+        takes every due file when it runs)."""
+        cron = self.env.ref("winback_whatsapp.ir_cron_winback_media_download").sudo()
+        now = self.env.cr.now()
+        if (
+            self.env["ir.cron.trigger"]
+            .sudo()
+            .search_count([("cron_id", "=", cron.id), ("call_at", "<=", now)], limit=1)
+        ):
+            return
+        cron._trigger(at=now)
 
     # ------------------------------------------------------------
     # BUSINESS METHODS
@@ -153,6 +170,15 @@ class WinbackMedia(models.Model):
         if self.attachment_id:
             values["attachment_ids"] = [(4, self.attachment_id.id)]
         chatter.write(values)
+        # An open chatter shows the file (or the note) without a reload.
+        chatter._bus_send_store(
+            chatter,
+            {
+                "attachment_ids": Store.many(chatter.attachment_ids.sorted("id")),
+                "body": chatter.body,
+                "write_date": chatter.write_date,
+            },
+        )
 
     def _max_bytes(self):
         self.ensure_one()
@@ -249,6 +275,21 @@ class WinbackMedia(models.Model):
             }
         )
         self._refresh_chatter()
+
+    @api.autovacuum
+    def _gc_unmatched_files(self):
+        """The files of unmatched replies go with them (their personal-data
+        lifetime, see ``winback.message._gc_personal_data``)."""
+        self.env["ir.attachment"].flush_model()
+        self.env.cr.execute(
+            """
+            SELECT a.id FROM ir_attachment a
+             WHERE a.res_model = 'winback.message'
+               AND NOT EXISTS (SELECT 1 FROM winback_message m WHERE m.id = a.res_id)
+            """
+        )
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        self.env["ir.attachment"].sudo().browse(ids).unlink()
 
     @api.model
     def _due_condition(self):

@@ -299,7 +299,6 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(200, data, record)
         return self._error(404, 100, "Unknown path", record)
 
-
     def _serve_media(self, media, record):
         with self.state.lock:
             self.state.requests.append((*record, 200))

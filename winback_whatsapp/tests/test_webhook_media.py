@@ -1,3 +1,4 @@
+import base64
 import hashlib
 import hmac
 import json
@@ -7,10 +8,13 @@ from urllib.parse import urlsplit
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
 
 from ..models.winback_media import MAX_ATTEMPTS
 from ..tools import webhook_simulator as simulator
+from ..tools.api_host import allowed_media_url
+from ..tools.media import check_content, safe_filename, sha256_matches
+from ..tools.webhook_parser import parse_payload
 from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, CloudApiStub
 from .common import run_job
 
@@ -284,7 +288,9 @@ class TestWebhookMedia(HttpCase):
         self.assertEqual(media.attempts, MAX_ATTEMPTS)
 
     def test_oversized_media_refused_with_a_note_text_kept(self):
-        self.env["ir.config_parameter"].set_param("winback_whatsapp.media_max_mb", "0.001")
+        self.env["ir.config_parameter"].set_param(
+            "winback_whatsapp.media_max_mb", "0.001"
+        )
         big = JPEG + b"\x00" * 2048
         self.stub.state.add_media("990001", big, "image/jpeg")
         # Its metadata says small: the download itself stops at the cap.
@@ -293,7 +299,11 @@ class TestWebhookMedia(HttpCase):
             with self.subTest(media_id=media_id):
                 message = self._post(
                     "image",
-                    {"caption": f"Big {wamid}", "mime_type": "image/jpeg", "id": media_id},
+                    {
+                        "caption": f"Big {wamid}",
+                        "mime_type": "image/jpeg",
+                        "id": media_id,
+                    },
                     wamid,
                 )
                 self._download()
@@ -306,7 +316,10 @@ class TestWebhookMedia(HttpCase):
                 self.assertFalse(chatter.attachment_ids)
                 self.assertFalse(
                     self.env["ir.attachment"].search(
-                        [("res_model", "=", "res.partner"), ("res_id", "=", self.partner.id)]
+                        [
+                            ("res_model", "=", "res.partner"),
+                            ("res_id", "=", self.partner.id),
+                        ]
                     )
                 )
         # Documents have their own, larger cap.
@@ -323,7 +336,9 @@ class TestWebhookMedia(HttpCase):
         page = b"<html><body><script>alert(document.cookie)</script></body></html>"
         self.stub.state.add_media("660001", page, "image/jpeg")
         self.stub.state.add_media("660002", page, "text/html")
-        self.stub.state.add_media("660003", JPEG, "image/jpeg", content_type="text/html")
+        self.stub.state.add_media(
+            "660003", JPEG, "image/jpeg", content_type="text/html"
+        )
         cases = [
             ("image", "image/jpeg", "660001", "wamid.MIME1"),  # bytes are HTML
             ("document", "text/html", "660002", "wamid.MIME2"),  # type not allowed
@@ -347,11 +362,11 @@ class TestWebhookMedia(HttpCase):
                 self.assertFalse(chatter.attachment_ids)
                 if mime == "text/html":
                     # Refused on the webhook's word: nothing downloaded.
-                    self.assertEqual(
-                        len(self.stub.state.media_downloads), downloads
-                    )
+                    self.assertEqual(len(self.stub.state.media_downloads), downloads)
         self.assertFalse(
-            self.env["ir.attachment"].search([("res_model", "=", "res.partner"), ("res_id", "=", self.partner.id)])
+            self.env["ir.attachment"].search(
+                [("res_model", "=", "res.partner"), ("res_id", "=", self.partner.id)]
+            )
         )
 
     def test_token_sent_as_bearer_only_to_the_api_host_and_never_logged(self):
@@ -432,3 +447,157 @@ class TestWebhookMedia(HttpCase):
         self.assertEqual(posted_late.attachment_ids.raw, JPEG)
         self.assertEqual(posted_late.attachment_ids.res_model, "res.partner")
         self.assertNotIn("Media", posted_late.body)
+
+    def test_unmatched_reply_file_goes_with_the_reply(self):
+        self.stub.state.add_media("330001", JPEG, "image/jpeg")
+        reply = self._post(
+            "image",
+            {"mime_type": "image/jpeg", "id": "330001"},
+            "wamid.GC1",
+            sender="447700900999",
+        )
+        self._download()
+        attachment = self._media(reply).attachment_id
+        self.assertTrue(attachment)
+        # Past its personal-data lifetime, the unmatched reply is deleted...
+        self.env["ir.config_parameter"].set_param(
+            "winback_whatsapp.message_retention_days", "1"
+        )
+        self.env.cr.execute(
+            "UPDATE winback_message SET create_date = now() - interval '2 days'"
+            " WHERE id = %s",
+            [reply.id],
+        )
+        self.env["winback.message"]._gc_personal_data()
+        self.assertFalse(reply.exists())
+        # ... and its file with it.
+        self.env["winback.media"]._gc_unmatched_files()
+        self.assertFalse(attachment.exists())
+
+
+@tagged("post_install", "-at_install")
+class TestMediaTools(BaseCase):
+    """The pure parts: the webhook's media fields, the type and size rules,
+    file names, where the token may go."""
+
+    def _parse(self, msg_type, content):
+        payload = simulator.inbound(
+            PHONE_NUMBER_ID, CUSTOMER, "wamid.P", msg_type, content, 1
+        )
+        return parse_payload(payload)[0].messages[0]
+
+    def test_parser_keeps_the_media_fields(self):
+        voice = self._parse(
+            "audio",
+            {
+                "mime_type": "audio/ogg; codecs=opus",
+                "sha256": "abc=",
+                "id": "12",
+                "voice": True,
+            },
+        )
+        self.assertEqual(
+            (
+                voice.media_id,
+                voice.mime_type,
+                voice.sha256,
+                voice.voice,
+                voice.media_kind,
+            ),
+            ("12", "audio/ogg; codecs=opus", "abc=", True, "voice"),
+        )
+        self.assertEqual(voice.text, "[voice]")
+        document = self._parse(
+            "document",
+            {
+                "caption": "my receipt",
+                "filename": "r.pdf",
+                "mime_type": "application/pdf",
+                "id": "13",
+            },
+        )
+        self.assertEqual(
+            (document.filename, document.caption, document.media_kind, document.voice),
+            ("r.pdf", "my receipt", "document", False),
+        )
+        self.assertEqual(document.text, "[r.pdf] my receipt")
+        self.assertIsNone(self._parse("text", {"body": "hi"}).media_kind)
+        # No media id: nothing to download.
+        self.assertIsNone(self._parse("image", {"mime_type": "image/jpeg"}).media_kind)
+
+    def test_types_agree_with_the_bytes(self):
+        self.assertEqual(check_content("image", JPEG, "image/jpeg"), "image/jpeg")
+        png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+        self.assertEqual(check_content("image", png, "image/jpeg"), "image/png")
+        self.assertEqual(
+            check_content("voice", OPUS, "audio/ogg; codecs=opus", "audio/ogg"),
+            "audio/ogg",
+        )
+        self.assertEqual(check_content("video", MP4, "video/mp4"), "video/mp4")
+        self.assertEqual(check_content("sticker", WEBP, "image/webp"), "image/webp")
+        self.assertEqual(
+            check_content(
+                "document", PDF, "application/pdf", "application/octet-stream"
+            ),
+            "application/pdf",
+        )
+        self.assertEqual(
+            check_content("document", b"plain words", "text/plain"), "text/plain"
+        )
+        html = b"<html><script>alert(1)</script></html>"
+        svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>x</script></svg>'
+        for kind, data, *declared in (
+            ("image", html, "image/jpeg"),  # HTML sent as a photo
+            ("document", svg, "text/plain"),  # SVG sent as text
+            ("document", html, "text/html"),  # a type WhatsApp does not send
+            ("image", JPEG, "image/webp"),  # a sticker's type for a photo
+            ("image", PDF, "image/jpeg"),
+            ("audio", MP4, "audio/ogg"),  # an MP4 declared OGG
+            ("video", b"\x00" * 64, "video/mp4"),  # no signature at all
+            ("document", PDF, "application/pdf", "image/jpeg"),  # two stories
+            ("image", JPEG),  # nothing declared
+        ):
+            with self.subTest(kind=kind, declared=declared):
+                self.assertIsNone(check_content(kind, data, *declared))
+
+    def test_checksums_in_base64_or_hex(self):
+        digest = hashlib.sha256(PDF)
+        self.assertTrue(sha256_matches(PDF, base64.b64encode(digest.digest()).decode()))
+        self.assertTrue(sha256_matches(PDF, digest.hexdigest().upper()))
+        self.assertTrue(sha256_matches(PDF, ""))
+        self.assertFalse(sha256_matches(PDF, base64.b64encode(b"x" * 32).decode()))
+        self.assertFalse(sha256_matches(PDF, "not base64!"))
+
+    def test_file_names_are_made_safe(self):
+        pdf = "application/pdf"
+        self.assertEqual(safe_filename("..\\..\\boot.ini", pdf, "f"), "boot.ini.pdf")
+        self.assertEqual(safe_filename("/etc/passwd", pdf, "f"), "passwd.pdf")
+        self.assertEqual(safe_filename("a\x00b\nc.pdf", pdf, "f"), "a_b_c.pdf")
+        self.assertEqual(safe_filename("invoice.exe", pdf, "f"), "invoice.exe.pdf")
+        self.assertEqual(
+            safe_filename("", "image/jpeg", "whatsapp-image"), "whatsapp-image.jpg"
+        )
+        self.assertEqual(safe_filename("...", pdf, "doc"), "doc.pdf")
+        self.assertEqual(safe_filename("Photo.JPEG", "image/jpeg", "f"), "Photo.JPEG")
+        self.assertEqual(safe_filename("x", "application/x-unknown", "f"), "x.bin")
+        long_name = safe_filename("é" * 300 + ".pdf", pdf, "f")
+        self.assertLessEqual(len(long_name), 120)
+        self.assertTrue(long_name.endswith("é.pdf"))
+
+    def test_media_urls_the_token_may_go_to(self):
+        base = "http://127.0.0.1:8765"
+        meta = "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1&ext=2"
+        self.assertTrue(allowed_media_url(meta, "https://graph.facebook.com"))
+        self.assertTrue(allowed_media_url(base + "/media/1?ext=1", base))
+        for url in (
+            "http://lookaside.fbsbx.com/x",  # not HTTPS
+            "https://lookaside.fbsbx.com:8443/x",
+            "https://evil.example/x",
+            "http://127.0.0.1:9/media/1",  # another port
+            "https://127.0.0.1:8765/media/1",  # another scheme
+            "https://user@lookaside.fbsbx.com/x",
+            "https://lookaside.fbsbx.com\\@evil.example/x",
+            "",
+        ):
+            with self.subTest(url=url):
+                self.assertFalse(allowed_media_url(url, base))

@@ -23,8 +23,8 @@ MEDIA_KINDS = ("image", "audio", "voice", "video", "document", "sticker")
 # Each allowed type and its family: types of one family share a signature
 # (mp4 and 3gpp are both ISO containers; doc, xls and ppt are OLE files).
 FAMILY = {
-    "image/jpeg": "jpeg",
-    "image/png": "png",
+    "image/jpeg": "image",
+    "image/png": "image",
     "image/webp": "webp",
     "audio/aac": "aac",
     "audio/amr": "amr",
@@ -183,9 +183,7 @@ def safe_filename(name, mimetype, fallback):
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
-    if ext.lower() != extension and not (
-        extension == "jpg" and ext.lower() == "jpeg"
-    ):
+    if ext.lower() != extension and not (extension == "jpg" and ext.lower() == "jpeg"):
         stem, ext = name, extension
     stem = stem.strip(" .") or fallback
     stem = stem[: MAX_FILENAME - len(ext) - 1]
