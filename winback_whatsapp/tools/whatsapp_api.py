@@ -6,6 +6,7 @@ logged.
 """
 
 import contextlib
+import json
 import logging
 import re
 import threading
@@ -218,10 +219,11 @@ class WhatsAppApi:
         return response
 
     @staticmethod
-    def _parse(response):
-        """The answer's JSON, or the ``WhatsAppError`` it stands for."""
+    def _parse(response, body=None):
+        """The answer's JSON, or the ``WhatsAppError`` it stands for;
+        ``body``: the part of a streamed answer already read."""
         try:
-            data = response.json()
+            data = response.json() if body is None else json.loads(body)
         except ValueError:
             data = None
         error = data.get("error") if isinstance(data, dict) else None
@@ -367,25 +369,26 @@ class WhatsAppApi:
             )
         response = self._call("GET", url, stream=True)
         with contextlib.closing(response):
-            if response.status_code >= 300:
-                response.content  # noqa: B018 - read the (small) error body
-                self._parse(response)
-            length = response.headers.get("Content-Length") or ""
-            if length.isdigit() and int(length) > max_bytes:
-                raise _too_large(int(length), max_bytes)
-            data = bytearray()
             try:
-                for chunk in response.iter_content(64 * 1024):
-                    data += chunk
-                    if len(data) > max_bytes:
-                        raise _too_large(len(data), max_bytes)
+                return self._read_media(response, max_bytes)
             except requests.RequestException as error:
                 raise WhatsAppError(
-                    "connection_lost",
-                    "The media download broke off",
-                    str(error),
+                    "connection_lost", "The media download broke off", str(error)
                 ) from error
-            return bytes(data), response.headers.get("Content-Type", "")
+
+    def _read_media(self, response, max_bytes):
+        if response.status_code >= 300:
+            # Meta's error body: small, and read no further than that.
+            self._parse(response, next(response.iter_content(64 * 1024), b""))
+        length = response.headers.get("Content-Length") or ""
+        if length.isdigit() and int(length) > max_bytes:
+            raise _too_large(int(length), max_bytes)
+        data = bytearray()
+        for chunk in response.iter_content(64 * 1024):
+            data += chunk
+            if len(data) > max_bytes:
+                raise _too_large(len(data), max_bytes)
+        return bytes(data), response.headers.get("Content-Type", "")
 
     def download_media(self, media_id, kind, max_bytes, mime_type="", sha256=""):
         """``(bytes, mimetype)`` of a media a customer sent (``kind``: image,
