@@ -448,11 +448,30 @@ class TestWebhookMedia(HttpCase):
         self.assertEqual(posted_late.attachment_ids.res_model, "res.partner")
         self.assertNotIn("Media", posted_late.body)
 
+    def test_checksum_mismatch_is_retried_not_kept(self):
+        self.stub.state.add_media("220001", JPEG, "image/jpeg")
+        wrong = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
+        message = self._post(
+            "image",
+            simulator.media("220001", "image/jpeg", sha256=wrong, caption="Sum"),
+            "wamid.SUM1",
+        )
+        self._download()
+        media = self._media(message)
+        self.assertEqual((media.state, media.attempts), ("pending", 1))
+        self.assertIn("does not match its checksum", media.chatter_message_id.body)
+        self.assertIn("trying again", media.chatter_message_id.body)
+        self.assertFalse(media.attachment_id)
+
     def test_unmatched_reply_file_goes_with_the_reply(self):
         self.stub.state.add_media("330001", JPEG, "image/jpeg")
         reply = self._post(
             "image",
-            {"mime_type": "image/jpeg", "id": "330001"},
+            simulator.media(
+                "330001",
+                "image/jpeg",
+                sha256=base64.b64encode(hashlib.sha256(JPEG).digest()).decode(),
+            ),
             "wamid.GC1",
             sender="447700900999",
         )
