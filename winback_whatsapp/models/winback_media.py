@@ -112,6 +112,10 @@ class WinbackMedia(models.Model):
         self._wake_download_cron()
         return media
 
+    # ------------------------------------------------------------
+    # BUSINESS METHODS
+    # ------------------------------------------------------------
+
     @api.model
     def _wake_download_cron(self):
         """Trigger the download cron, unless a trigger is already due (it
@@ -125,10 +129,6 @@ class WinbackMedia(models.Model):
         ):
             return
         cron._trigger(at=now)
-
-    # ------------------------------------------------------------
-    # BUSINESS METHODS
-    # ------------------------------------------------------------
 
     def _note(self):
         """What the chatter says about the file, or '' once it is there."""
