@@ -86,6 +86,9 @@ class WinbackInbound(models.AbstractModel):
         except psycopg2.IntegrityError:
             # A concurrent delivery of the same wamid won the race.
             return Message
+        # A photo, a voice note, a document: downloaded by a cron, never
+        # here (Meta waits on the webhook); the message is filed at once.
+        self.env["winback.media"]._create_for(message, event)
         if event.text_kind in CHANGES:
             self._mark_changed(message, replied_to)
         if partner:
@@ -221,17 +224,31 @@ class WinbackInbound(models.AbstractModel):
     @api.model
     def _post_in_chatter(self, message):
         message.ensure_one()
+        media = self.env["winback.media"].search(
+            [("message_id", "=", message.id)], limit=1
+        )
+        posted = message.partner_id.message_post(
+            body=self._chatter_body(message, media),
+            author_id=message.partner_id.id,
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+        )
+        if media:
+            media._link_chatter(posted)
+        return posted
+
+    @api.model
+    def _chatter_body(self, message, media=None):
+        """The chatter text of an inbound message: its text (a media's
+        caption) and, while its file is not there, a note saying why."""
         # plaintext2html escapes: an HTML/script payload is shown, never run.
         body = Markup("%s%s") % (
             Markup("<b>WhatsApp</b>: "),
             plaintext2html(message.body or ""),
         )
-        message.partner_id.message_post(
-            body=body,
-            author_id=message.partner_id.id,
-            message_type="comment",
-            subtype_xmlid="mail.mt_note",
-        )
+        if media:
+            body += media._note_html()
+        return body
 
     @api.model
     def _is_stop(self, message, replied_to=None, payload=None):

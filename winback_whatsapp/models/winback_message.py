@@ -125,6 +125,15 @@ class WinbackMessage(models.Model):
         "applied (keywords, enrollment, activity). Done once.",
     )
 
+    media_ids = fields.One2many(
+        "winback.media",
+        "message_id",
+        "Media",
+        readonly=True,
+        help="For an inbound photo, voice note, video, document or sticker: "
+        "its file, once downloaded from WhatsApp.",
+    )
+
     def init(self):
         # At most one outbound message per (enrollment, step): the database
         # itself refuses a second one, whatever the number of workers.

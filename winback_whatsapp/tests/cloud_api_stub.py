@@ -6,7 +6,10 @@ Meta's documented format, records it, and can be told to fail:
 
 - ``POST /{version}/{phone_number_id}/messages`` (template or text);
 - ``GET /{version}/{waba_id}/message_templates`` (paged);
-- ``GET /{version}/{phone_number_id}``.
+- ``GET /{version}/{phone_number_id}``;
+- ``GET /{version}/{media_id}`` (a media's metadata, with its URL) and
+  ``GET /media/{media_id}`` (its bytes), both with the bearer token, for the
+  media of ``StubState.add_media``.
 
 Failures (``StubState.fail_next``), each for the next request:
 
@@ -25,7 +28,9 @@ were, after ``timeout`` seconds).
 """
 
 import argparse
+import base64
 import contextlib
+import hashlib
 import itertools
 import json
 import re
@@ -57,6 +62,23 @@ class StubState:
         self.counter = itertools.count(1)
         self.barrier = None
         self.gate_broken = False
+        self.media = {}  # media id -> what add_media was given
+        self.media_downloads = []  # (path, Authorization header) of each download
+
+    def add_media(self, media_id, data, mime_type, **overrides):
+        """Serve ``data`` as the media ``media_id``; ``overrides``: the
+        metadata's ``mime_type``, ``sha256`` (base64 of the SHA-256 by
+        default), ``file_size``, ``url`` (the stub's own by default), or the
+        download's ``content_type``."""
+        with self.lock:
+            self.media[str(media_id)] = {
+                "data": data,
+                "mime_type": mime_type,
+                "sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+                "file_size": str(len(data)),
+                "content_type": mime_type,
+                **overrides,
+            }
 
     def fail_next(
         self, code=None, status=400, message="Injected failure", delay=0, mode="error"
@@ -243,6 +265,23 @@ class Handler(BaseHTTPRequestHandler):
         record = ("GET", self.path, None)
         if not self._authorized(record) or self._refused(self._next_failure(), record):
             return
+        if len(path) == 2 and path[0] == "media" and path[1] in self.state.media:
+            return self._serve_media(self.state.media[path[1]], record)
+        if len(path) == 2 and path[1] in self.state.media:
+            media = self.state.media[path[1]]
+            return self._reply(
+                200,
+                {
+                    "messaging_product": "whatsapp",
+                    "url": media.get("url")
+                    or f"http://{self.headers['Host']}/media/{path[1]}?ext=1",
+                    "mime_type": media["mime_type"],
+                    "sha256": media["sha256"],
+                    "file_size": media["file_size"],
+                    "id": path[1],
+                },
+                record,
+            )
         if len(path) == 2 and path[1] == PHONE_NUMBER_ID:
             return self._reply(
                 200,
@@ -259,6 +298,18 @@ class Handler(BaseHTTPRequestHandler):
                 data["paging"]["next"] = "next-page"
             return self._reply(200, data, record)
         return self._error(404, 100, "Unknown path", record)
+
+    def _serve_media(self, media, record):
+        with self.state.lock:
+            self.state.requests.append((*record, 200))
+            self.state.media_downloads.append(
+                (self.path, self.headers.get("Authorization"))
+            )
+        self.send_response(200)
+        self.send_header("Content-Type", media["content_type"])
+        self.send_header("Content-Length", str(len(media["data"])))
+        self.end_headers()
+        self.wfile.write(media["data"])
 
 
 class CloudApiStub:

@@ -51,3 +51,30 @@ def allowed_api_url(url, allowlist=""):
         return None
     netloc = host if port in (None, default_port) else f"{host}:{port}"
     return f"{parts.scheme}://{netloc}{parts.path}".rstrip("/")
+
+
+# Where Meta serves the media its customers send (the URL ``GET /<media id>``
+# answers); the token goes with the download.
+META_MEDIA_HOSTS = frozenset({"lookaside.fbsbx.com"})
+
+
+def allowed_media_url(url, base_url):
+    """Whether the token may go with a download of ``url``: over HTTPS to
+    Meta's media host, or to the account's own (checked) API host, scheme
+    and port included. No credentials, backslash or whitespace."""
+    url = (url or "").strip()
+    if not url or any(c in url for c in "\\@ \t\r\n") or not url.isascii():
+        return False
+    try:
+        parts, base = urlsplit(url), urlsplit(base_url or "")
+        port, base_port = parts.port, base.port
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host in META_MEDIA_HOSTS and port in (None, 443):
+        return True
+    return bool(host) and (parts.scheme, host, port) == (
+        base.scheme,
+        (base.hostname or "").lower(),
+        base_port,
+    )

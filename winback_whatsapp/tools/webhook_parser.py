@@ -95,6 +95,23 @@ class InboundMessage:
     original_wamid: str | None = None  # EDIT, DELETED: the message changed
     subtype: str | None = None  # system, interactive or unsupported type
     new_wa_id: str | None = None  # SYSTEM: the customer's new number
+    # Media (image, audio, video, document, sticker): Meta's media id, to
+    # download it; the declared type and checksum; the document's file name;
+    # the caption; whether an audio is a voice message recorded in WhatsApp.
+    media_id: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+    filename: str | None = None
+    caption: str | None = None
+    voice: bool = False
+
+    @property
+    def media_kind(self):
+        """image, audio, voice, video, document or sticker; None for a
+        message without media."""
+        if self.type not in MEDIA_TYPES or not self.media_id:
+            return None
+        return "voice" if self.voice else self.type
 
 
 @dataclass(frozen=True)
@@ -430,7 +447,24 @@ def parse_message(msg, names=None, errors=()):
         original_wamid=_original_wamid(msg),
         subtype=subtype,
         new_wa_id=_new_wa_id(msg),
+        **_media_values(msg),
     )
+
+
+def _media_values(msg):
+    """The media fields of ``InboundMessage`` for a media message."""
+    mtype = msg.get("type")
+    if mtype not in MEDIA_TYPES:
+        return {}
+    content = _object(msg.get(mtype), mtype)
+    return {
+        "media_id": _str(content.get("id")),
+        "mime_type": _str(content.get("mime_type")),
+        "sha256": _str(content.get("sha256")),
+        "filename": _str(content.get("filename")),
+        "caption": _str(content.get("caption")),
+        "voice": mtype == "audio" and content.get("voice") is True,
+    }
 
 
 def parse_status(status):

@@ -53,6 +53,23 @@ def message(wa_id, wamid, msg_type, content, timestamp, context=None):
     return msg
 
 
+def media(media_id, mime_type, sha256=None, caption=None, filename=None, voice=None):
+    """The content of a media message (``image``, ``audio``, ``video``,
+    ``document``, ``sticker``): Meta's media id to download it by, its type
+    and checksum; a caption (not for audio nor stickers), a document's file
+    name, ``voice`` for an audio recorded in WhatsApp."""
+    content = {"mime_type": mime_type, "id": media_id}
+    for key, value in (
+        ("sha256", sha256),
+        ("caption", caption),
+        ("filename", filename),
+        ("voice", voice),
+    ):
+        if value is not None:
+            content[key] = value
+    return content
+
+
 def status(wamid, state, timestamp, recipient_id=None, **extra):
     """An entry of ``value.statuses`` (``extra``: ``errors``,
     ``biz_opaque_callback_data``, ``conversation``...)."""

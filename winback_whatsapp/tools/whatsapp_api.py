@@ -5,6 +5,8 @@ parse Graph errors themselves. The access token is sent in a header and never
 logged.
 """
 
+import contextlib
+import json
 import logging
 import re
 import threading
@@ -14,6 +16,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from . import media
+from .api_host import allowed_media_url
 
 _logger = logging.getLogger(__name__)
 
@@ -95,6 +100,33 @@ class WhatsAppError(Exception):
         return UNKNOWN if self.outcome_unknown else error_policy(self.code)
 
 
+# A download refused for good: too large, of a type WhatsApp does not send
+# for its kind, bytes that are not what their type says, or a media id or URL
+# the token must not go to. Never retried.
+MEDIA_REFUSED = "media_refused"
+MEDIA_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")
+
+
+def _too_large(size, max_bytes):
+    return WhatsAppError(
+        MEDIA_REFUSED,
+        f"The file is larger ({size / 1048576:.1f} MB) than the "
+        f"{max_bytes / 1048576:.0f} MB allowed",
+    )
+
+
+def _type_refused(kind, declared, found=None):
+    details = f"declared {declared or 'nothing'}"
+    if found:
+        details += f", the bytes are {found}"
+    return WhatsAppError(
+        MEDIA_REFUSED,
+        f"The file is not a type WhatsApp sends as {kind}, or its bytes are "
+        "not what its type says",
+        details,
+    )
+
+
 def _never_connected(error):
     """Whether a ``requests`` exception happened before a connection existed
     (so before any byte of the request left)."""
@@ -125,6 +157,11 @@ class WhatsAppApi:
 
     def _request(self, method, path, payload=None, params=None):
         url = f"{self.base_url}/{self.version}/{path}"
+        return self._parse(self._call(method, url, payload, params))
+
+    def _call(self, method, url, payload=None, params=None, stream=False):
+        """Send one request with the token, never following a redirect;
+        returns the response (its body unread when ``stream``)."""
         # Up to ``session.send`` nothing has left: an error is "not sent".
         if not TOKEN_CHARS.fullmatch(self._token):
             raise WhatsAppError(
@@ -152,6 +189,7 @@ class WhatsAppApi:
         try:
             # Never follow a redirect: the token goes to the configured host
             # only.
+            settings["stream"] = stream
             response = self.session.send(
                 prepared, timeout=self.TIMEOUT, allow_redirects=False, **settings
             )
@@ -178,13 +216,14 @@ class WhatsAppApi:
                 repr(error),
                 outcome_unknown=True,
             ) from error
-        return self._parse(response)
+        return response
 
     @staticmethod
-    def _parse(response):
-        """The answer's JSON, or the ``WhatsAppError`` it stands for."""
+    def _parse(response, body=None):
+        """The answer's JSON, or the ``WhatsAppError`` it stands for;
+        ``body``: the part of a streamed answer already read."""
         try:
-            data = response.json()
+            data = response.json() if body is None else json.loads(body)
         except ValueError:
             data = None
         error = data.get("error") if isinstance(data, dict) else None
@@ -301,6 +340,88 @@ class WhatsAppApi:
         """Read the phone number: proves the token and the IDs."""
         return self._request("GET", self.phone_number_id)
 
+    # ------------------------------------------------------------
+    # Media a customer sent
+    # ------------------------------------------------------------
+
+    def get_media(self, media_id):
+        """A media's metadata: ``{url, mime_type, sha256, file_size, id}``.
+        The URL is valid for 5 minutes; the media id for 7 days."""
+        media_id = str(media_id or "")
+        if not MEDIA_ID.fullmatch(media_id):
+            raise WhatsAppError(
+                MEDIA_REFUSED, "The media id is not one WhatsApp gives", media_id
+            )
+        return self._request(
+            "GET", media_id, params={"phone_number_id": self.phone_number_id}
+        )
+
+    def download_media_url(self, url, max_bytes):
+        """The bytes at a media URL of ``get_media`` and their Content-Type,
+        fetched with the token (Meta refuses the download without it) from
+        Meta's media host or the configured API host only, and never more
+        than ``max_bytes``."""
+        if not allowed_media_url(url, self.base_url):
+            raise WhatsAppError(
+                MEDIA_REFUSED,
+                "The media URL is not on Meta's media host: the token is not "
+                "sent there",
+            )
+        response = self._call("GET", url, stream=True)
+        with contextlib.closing(response):
+            try:
+                return self._read_media(response, max_bytes)
+            except requests.RequestException as error:
+                raise WhatsAppError(
+                    "connection_lost", "The media download broke off", str(error)
+                ) from error
+
+    def _read_media(self, response, max_bytes):
+        if response.status_code >= 300:
+            # Meta's error body: small, and read no further than that.
+            self._parse(response, next(response.iter_content(64 * 1024), b""))
+        length = response.headers.get("Content-Length") or ""
+        if length.isdigit() and int(length) > max_bytes:
+            raise _too_large(int(length), max_bytes)
+        data = bytearray()
+        for chunk in response.iter_content(64 * 1024):
+            data += chunk
+            if len(data) > max_bytes:
+                raise _too_large(len(data), max_bytes)
+        return bytes(data), response.headers.get("Content-Type", "")
+
+    def download_media(self, media_id, kind, max_bytes, mime_type="", sha256=""):
+        """``(bytes, mimetype)`` of a media a customer sent (``kind``: image,
+        audio, voice, video, document, sticker): its metadata, then its
+        bytes, refused (``MEDIA_REFUSED``, never retried) when larger than
+        ``max_bytes`` or when a declared type is not one WhatsApp sends for
+        ``kind`` or does not agree with the bytes' signature
+        (``tools/media.py``); a checksum that does not match is retried."""
+        if mime_type and not media.is_allowed(kind, mime_type):
+            raise _type_refused(kind, mime_type)
+        info = self.get_media(media_id)
+        declared = info.get("mime_type") or ""
+        if declared and not media.is_allowed(kind, declared):
+            raise _type_refused(kind, declared)
+        size = str(info.get("file_size") or "")
+        if size.isdigit() and int(size) > max_bytes:
+            raise _too_large(int(size), max_bytes)
+        if not info.get("url"):
+            raise WhatsAppError("bad_response", "WhatsApp gave no URL for the media")
+        data, content_type = self.download_media_url(info["url"], max_bytes)
+        for expected in (info.get("sha256"), sha256):
+            if not media.sha256_matches(data, expected):
+                raise WhatsAppError(
+                    "media_checksum",
+                    "The downloaded media does not match its checksum",
+                )
+        kept = media.check_content(kind, data, mime_type, declared, content_type)
+        if not kept:
+            raise _type_refused(
+                kind, media.base_type(declared or mime_type), media.sniff(data)
+            )
+        return data, kept
+
 
 class SimulatorApi:
     """The built-in provider for demos and offline use: nothing leaves Odoo,
@@ -320,6 +441,11 @@ class SimulatorApi:
 
     def check_connection(self):
         return {"id": "simulator", "display_phone_number": "Simulator"}
+
+    def download_media(self, media_id, kind, max_bytes, mime_type="", sha256=""):
+        raise WhatsAppError(
+            MEDIA_REFUSED, "The simulator keeps no media: there is nothing to download"
+        )
 
 
 class RateLimiter:
