@@ -351,12 +351,15 @@ class WinbackAccount(models.Model):
     def _alert_managers(self, note):
         """A note in the account's chatter and a to-do for each Win-back
         administrator of its company (Meta's signals about the account)."""
-        managers = self.env.ref(MANAGER).sudo().users.filtered(
-            lambda u: u.active and not u.share
+        managers = (
+            self.env.ref(MANAGER)
+            .sudo()
+            .users.filtered(lambda u: u.active and not u.share)
         )
         for account in self.sudo():
             account.message_post(body=note, subtype_xmlid="mail.mt_note")
-            for user in managers.filtered(lambda u: account.company_id in u.company_ids):
+            company = account.company_id
+            for user in managers.filtered(lambda u, c=company: c in u.company_ids):
                 account.activity_schedule(
                     "mail.mail_activity_data_todo",
                     summary=self.env._("WhatsApp account needs attention"),

@@ -254,7 +254,9 @@ class WinbackAccountSignal(models.AbstractModel):
         return (
             self.env["winback.campaign"]
             .sudo()
-            .search([("step_ids.template_id", "in", template.ids), ("state", "=", state)])
+            .search(
+                [("step_ids.template_id", "in", template.ids), ("state", "=", state)]
+            )
         )
 
     @api.model
@@ -318,7 +320,9 @@ class WinbackAccountSignal(models.AbstractModel):
         note when the tier is unknown."""
         if not tier:
             return None
-        limits = dict(account._fields["messaging_limit"]._description_selection(self.env))
+        limits = dict(
+            account._fields["messaging_limit"]._description_selection(self.env)
+        )
         if tier not in limits:
             return self.env._(
                 "Meta's messaging limit %(tier)s is unknown to Win-back: kept, "

@@ -221,9 +221,7 @@ class WinbackWebhookEvent(models.Model):
                     notes.extend(Signal._apply_signals(account, change))
                 continue
             if self._is_foreign(change.phone_number_id):
-                foreign.append(
-                    self.env._("phone number ID %s", change.phone_number_id)
-                )
+                foreign.append(self.env._("phone number ID %s", change.phone_number_id))
                 continue
             for preference in change.preferences:
                 Preference._apply_preference(account, preference)

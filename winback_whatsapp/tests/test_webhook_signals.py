@@ -111,13 +111,18 @@ class TestSignalParser(BaseCase):
         (capability,) = parse_payload(
             _signal(
                 "business_capability_update",
-                {"max_daily_conversations_per_business": 2000, "max_phone_numbers_per_waba": 25},
+                {
+                    "max_daily_conversations_per_business": 2000,
+                    "max_phone_numbers_per_waba": 25,
+                },
             )
         )[0].signals
         self.assertIsInstance(capability, CapabilityEvent)
         self.assertEqual(capability.limit, "TIER_2K")
         (unlimited,) = parse_payload(
-            _signal("business_capability_update", {"max_daily_conversation_per_phone": -1})
+            _signal(
+                "business_capability_update", {"max_daily_conversation_per_phone": -1}
+            )
         )[0].signals
         self.assertEqual(unlimited.limit, "TIER_UNLIMITED")
 
@@ -153,7 +158,9 @@ class TestSignalParser(BaseCase):
             restriction.restrictions[0].restriction_type,
             "RESTRICTED_BIZ_INITIATED_MESSAGING",
         )
-        self.assertEqual(restriction.restrictions[0].expiration, datetime(2022, 1, 4, 21, 8, 18))
+        self.assertEqual(
+            restriction.restrictions[0].expiration, datetime(2022, 1, 4, 21, 8, 18)
+        )
 
     def test_unknown_field_is_marked_ignored_never_parsed(self):
         (change,) = parse_payload(
@@ -385,9 +392,7 @@ class TestWebhookSignals(HttpCase):
             )
         )
         self.assertEqual(self.last_call.status, "disabled")
-        self.assertEqual(
-            self.last_call.disable_date, datetime(2025, 6, 29, 22, 2, 43)
-        )
+        self.assertEqual(self.last_call.disable_date, datetime(2025, 6, 29, 22, 2, 43))
         self.assertEqual(self.campaign.state, "paused")
         self.assertEqual(len(self._todos(self.campaign, self.responsible)), 1)
         # Archived, then unarchived: Meta restores the previous status.
@@ -396,7 +401,9 @@ class TestWebhookSignals(HttpCase):
         self._post(_template_status("UNARCHIVED", "winback_90_offer"))
         self.assertEqual(self.offer.status, "approved")
         # Deleted at Meta: never sendable again.
-        self._post(_template_status("PENDING_DELETION", "winback_90_offer", reason=None))
+        self._post(
+            _template_status("PENDING_DELETION", "winback_90_offer", reason=None)
+        )
         self.assertEqual(self.offer.status, "deleted")
 
     def test_flagged_template_is_still_sent_but_at_risk(self):
@@ -492,7 +499,10 @@ class TestWebhookSignals(HttpCase):
         self._post(
             _signal(
                 "business_capability_update",
-                {"max_daily_conversations_per_business": 100000, "max_phone_numbers_per_waba": 25},
+                {
+                    "max_daily_conversations_per_business": 100000,
+                    "max_phone_numbers_per_waba": 25,
+                },
             )
         )
         self.assertEqual(self.account.messaging_limit, "TIER_100K")
@@ -505,9 +515,7 @@ class TestWebhookSignals(HttpCase):
         )
         self.assertEqual(self.account.messaging_limit, "TIER_UNLIMITED")
         self.assertEqual(self.account.daily_recipient_limit, 0)
-        self.assertIn(
-            "Unlimited", " ".join(self.account.message_ids.mapped("preview"))
-        )
+        self.assertIn("Unlimited", " ".join(self.account.message_ids.mapped("preview")))
         self.assertEqual(self.account.state, "active")
 
     def test_flagged_number_pauses_sending_with_an_alert(self):
@@ -605,7 +613,10 @@ class TestWebhookSignals(HttpCase):
         self._post(
             _signal(
                 "account_update",
-                {"event": "ACCOUNT_VIOLATION", "violation_info": {"violation_type": "ADULT"}},
+                {
+                    "event": "ACCOUNT_VIOLATION",
+                    "violation_info": {"violation_type": "ADULT"},
+                },
             )
         )
         self.assertEqual(self.account.state, "active")
@@ -617,7 +628,10 @@ class TestWebhookSignals(HttpCase):
                 "account_update",
                 {
                     "event": "PARTNER_ADDED",
-                    "waba_info": {"waba_id": WABA, "owner_business_id": "2329417887457253"},
+                    "waba_info": {
+                        "waba_id": WABA,
+                        "owner_business_id": "2329417887457253",
+                    },
                 },
                 waba_id="2949482758682047",
             )
@@ -633,7 +647,10 @@ class TestWebhookSignals(HttpCase):
                 "account_update",
                 {
                     "event": "DISABLED_UPDATE",
-                    "ban_info": {"waba_ban_state": "DISABLE", "waba_ban_date": "April 17, 2025"},
+                    "ban_info": {
+                        "waba_ban_state": "DISABLE",
+                        "waba_ban_date": "April 17, 2025",
+                    },
                 },
             )
         )
@@ -644,7 +661,10 @@ class TestWebhookSignals(HttpCase):
                 "account_update",
                 {
                     "event": "DISABLED_UPDATE",
-                    "ban_info": {"waba_ban_state": "REINSTATE", "waba_ban_date": "April 17, 2025"},
+                    "ban_info": {
+                        "waba_ban_state": "REINSTATE",
+                        "waba_ban_date": "April 17, 2025",
+                    },
                 },
             )
         )
