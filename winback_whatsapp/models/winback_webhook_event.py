@@ -232,7 +232,8 @@ class WinbackWebhookEvent(models.Model):
             notes.extend(f"Meta error {e.code}: {e.title}" for e in change.errors)
         if notes:
             _logger.warning("WhatsApp webhook value errors: %s", "; ".join(notes))
-        self.ignored_fields = ", ".join(sorted(set(ignored))) or False
+        if ignored or self.ignored_fields:
+            self.ignored_fields = ", ".join(sorted(set(ignored))) or False
         if ignored:
             notes.append(
                 self.env._(
