@@ -35,7 +35,7 @@ TEMPLATE_EVENTS = {
 }
 # A template in one of these statuses cannot be sent: the running campaigns
 # that use it pause.
-UNUSABLE = ("paused", "disabled", "archived", "deleted")
+UNUSABLE = ("paused", "disabled", "archived", "deleted", "rejected")
 PAUSE_TITLES = ("FIRST_PAUSE", "SECOND_PAUSE", "RATE_LIMITING_PAUSE")
 QUALITY_SCORES = {
     "GREEN": "green",
@@ -157,9 +157,9 @@ class WinbackAccountSignal(models.AbstractModel):
 
     @api.model
     def _apply_template_status(self, account, event):
-        """A template's status follows Meta's: a paused, disabled, archived
-        or deleted template pauses the running campaigns that use it; a
-        flagged one is still sent but shown at risk."""
+        """A template's status follows Meta's: a paused, disabled, archived,
+        deleted or rejected template pauses the running campaigns that use
+        it; a flagged one is still sent but shown at risk."""
         template = self._find_template(
             account, event.template_id, event.name, event.language
         )

@@ -57,8 +57,9 @@ class WinbackTemplate(models.Model):
         default="draft",
         required=True,
         help="Meta's review status; only approved templates are sent. Meta's "
-        "status webhooks keep it current: a paused, disabled, archived or "
-        "deleted template pauses the running campaigns that use it.",
+        "status webhooks keep it current: a paused, disabled, archived, "
+        "deleted or rejected template pauses the running campaigns that use "
+        "it.",
     )
     meta_id = fields.Char("Meta template ID", readonly=True, copy=False)
     quality = fields.Selection(

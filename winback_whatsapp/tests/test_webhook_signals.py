@@ -406,6 +406,26 @@ class TestWebhookSignals(HttpCase):
         )
         self.assertEqual(self.offer.status, "deleted")
 
+    def test_rejected_template_with_meta_reasons(self):
+        reason = "Your template has parameters placed next to each other."
+        self._post(
+            _template_status(
+                "REJECTED",
+                "winback_90_offer",
+                reason="INVALID_FORMAT",
+                rejection_info={
+                    "reason": reason,
+                    "recommendation": "Separate parameters with text.",
+                },
+            )
+        )
+        self.assertEqual(self.offer.status, "rejected")
+        self.assertIn("INVALID_FORMAT", self.offer.meta_note)
+        self.assertIn(reason, self.offer.meta_note)
+        self.assertEqual(self.campaign.state, "paused")
+        (todo,) = self._todos(self.campaign, self.responsible)
+        self.assertIn(reason, todo.note)
+
     def test_flagged_template_is_still_sent_but_at_risk(self):
         event = self._post(
             _template_status(
