@@ -24,3 +24,4 @@ from . import winback_unmatched
 from . import winback_preference
 from . import winback_status
 from . import winback_media
+from . import winback_account_signal

@@ -17,6 +17,17 @@ PROVIDERS = [
 ]
 API_HOST_ALLOWLIST = "winback_whatsapp.api_host_allowlist"
 MANAGER = "winback_whatsapp.group_winback_manager"
+# Meta's messaging limit tiers (tools/webhook_parser.LIMIT_TIERS).
+MESSAGING_LIMITS = [
+    ("TIER_50", "50 customers / 24 h"),
+    ("TIER_250", "250 customers / 24 h"),
+    ("TIER_1K", "1,000 customers / 24 h"),
+    ("TIER_2K", "2,000 customers / 24 h"),
+    ("TIER_10K", "10,000 customers / 24 h"),
+    ("TIER_100K", "100,000 customers / 24 h"),
+    ("TIER_UNLIMITED", "Unlimited"),
+    ("TIER_NOT_SET", "Not set yet"),
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -24,6 +35,7 @@ _logger = logging.getLogger(__name__)
 class WinbackAccount(models.Model):
     _name = "winback.account"
     _description = "WhatsApp Sender Account"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "name, id"
 
     name = fields.Char(required=True)
@@ -60,7 +72,12 @@ class WinbackAccount(models.Model):
     phone_number_id = fields.Char(
         "Phone number ID", help="Meta's ID of the sending phone number."
     )
-    waba_id = fields.Char("WhatsApp Business Account ID")
+    waba_id = fields.Char(
+        "WhatsApp Business Account ID",
+        help="Meta's account signals (template status and quality, the "
+        "number's quality, restrictions, messaging limit) are accepted for "
+        "this WhatsApp Business Account only; without it they are refused.",
+    )
     access_token = fields.Char(groups="base.group_system", copy=False)
     app_secret = fields.Char(
         groups="base.group_system",
@@ -95,6 +112,47 @@ class WinbackAccount(models.Model):
         default=1000,
         help="Meta's messaging tier: unique customers per rolling 24 hours.",
     )
+    quality_rating = fields.Selection(
+        [
+            ("green", "High"),
+            ("yellow", "Medium"),
+            ("red", "Low"),
+            ("unknown", "Unknown"),
+        ],
+        readonly=True,
+        copy=False,
+        help="The phone number's quality rating, from Meta's quality "
+        "webhooks: a flagged number is Low; when Meta lifts the flag without "
+        "saying the new rating, Unknown.",
+    )
+    quality_flagged = fields.Boolean(
+        "Flagged by Meta",
+        readonly=True,
+        copy=False,
+        help="Meta flagged the number's quality: sending was paused. Meta "
+        "lowers the messaging limit if the quality does not improve within "
+        "7 days.",
+    )
+    messaging_limit = fields.Selection(
+        MESSAGING_LIMITS,
+        readonly=True,
+        copy=False,
+        help="Meta's messaging limit of the business: unique customers it "
+        "may message in a rolling 24 hours (max_daily_conversations_per_"
+        "business, current_limit before February 2026). Each change Meta "
+        "reports also sets Daily unique recipients.",
+    )
+    restriction = fields.Text(
+        readonly=True,
+        copy=False,
+        help="What Meta restricts on the WhatsApp Business Account (its "
+        "account webhooks): a restriction of business-initiated messaging, a "
+        "ban or a deletion pauses sending.",
+    )
+    restricted_until = fields.Datetime(
+        readonly=True, copy=False, help="When Meta's restriction expires."
+    )
+    restriction_active = fields.Boolean(compute="_compute_restriction_active")
     webhook_key = fields.Char(
         default=lambda self: secrets.token_urlsafe(24),
         copy=False,
@@ -121,6 +179,14 @@ class WinbackAccount(models.Model):
     def _compute_provider_type(self):
         for account in self:
             account.provider_type = account.provider
+
+    @api.depends("restriction", "restricted_until")
+    def _compute_restriction_active(self):
+        now = fields.Datetime.now()
+        for account in self:
+            account.restriction_active = bool(account.restriction) and (
+                not account.restricted_until or account.restricted_until > now
+            )
 
     @api.constrains("api_base_url")
     def _check_api_base_url(self):
@@ -260,10 +326,14 @@ class WinbackAccount(models.Model):
 
     def _pause(self, reason):
         """Stop every send of these accounts and alert: the account needs an
-        administrator (token expired, payment issue, account locked)."""
+        administrator (token expired, payment issue, account locked,
+        restricted or flagged by Meta)."""
         for account in self.filtered(lambda a: a.state == "active"):
             account.write({"state": "paused", "pause_reason": reason})
             _logger.warning("WhatsApp account %s paused: %s", account.id, reason)
+            account._alert_managers(
+                self.env._("Sending paused: %(reason)s", reason=reason)
+            )
             campaigns = (
                 self.env["winback.campaign"]
                 .sudo()
@@ -276,4 +346,23 @@ class WinbackAccount(models.Model):
                         account=account.name,
                         reason=reason,
                     )
+                )
+
+    def _alert_managers(self, note):
+        """A note in the account's chatter and a to-do for each Win-back
+        administrator of its company (Meta's signals about the account)."""
+        managers = (
+            self.env.ref(MANAGER)
+            .sudo()
+            .users.filtered(lambda u: u.active and not u.share)
+        )
+        for account in self.sudo():
+            account.message_post(body=note, subtype_xmlid="mail.mt_note")
+            company = account.company_id
+            for user in managers.filtered(lambda u, c=company: c in u.company_ids):
+                account.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=self.env._("WhatsApp account needs attention"),
+                    note=note,
+                    user_id=user.id,
                 )

@@ -51,12 +51,67 @@ class WinbackTemplate(models.Model):
             ("rejected", "Rejected"),
             ("paused", "Paused"),
             ("disabled", "Disabled"),
+            ("archived", "Archived"),
+            ("deleted", "Deleted"),
         ],
         default="draft",
         required=True,
-        help="Meta's review status; only approved templates are sent.",
+        help="Meta's review status; only approved templates are sent. Meta's "
+        "status webhooks keep it current: a paused, disabled, archived, "
+        "deleted or rejected template pauses the running campaigns that use "
+        "it.",
     )
     meta_id = fields.Char("Meta template ID", readonly=True, copy=False)
+    quality = fields.Selection(
+        [
+            ("green", "High"),
+            ("yellow", "Medium"),
+            ("red", "Low"),
+            ("unknown", "Pending"),
+        ],
+        readonly=True,
+        copy=False,
+        help="Meta's quality score of the template (its quality webhook): "
+        "how customers received it. Low quality leads Meta to pause it.",
+    )
+    at_risk = fields.Boolean(
+        "At risk",
+        readonly=True,
+        copy=False,
+        help="Meta flagged the template: customers gave negative feedback and "
+        "Meta may disable it. It is still sent; review its wording and its "
+        "audience. Cleared when Meta approves or reinstates it.",
+    )
+    meta_pause = fields.Selection(
+        [
+            ("FIRST_PAUSE", "First pause (3 hours)"),
+            ("SECOND_PAUSE", "Second pause (6 hours)"),
+            ("RATE_LIMITING_PAUSE", "Rate-limiting pause"),
+        ],
+        "Meta pause",
+        readonly=True,
+        copy=False,
+        help="Which pause Meta applied. A third pause disables the template.",
+    )
+    disable_date = fields.Datetime(
+        "Disabled on",
+        readonly=True,
+        copy=False,
+        help="When Meta disabled the template, or will disable it if it "
+        "stays flagged.",
+    )
+    meta_note = fields.Text(
+        "Meta's last word",
+        readonly=True,
+        copy=False,
+        help="The last status event Meta sent for the template, with its "
+        "reason and explanation.",
+    )
+    status_before_archive = fields.Char(
+        readonly=True,
+        copy=False,
+        help="The status Meta restores when it unarchives the template.",
+    )
     body = fields.Text(
         required=True, help="Body text with {{1}}, {{2}}... placeholders."
     )

@@ -42,6 +42,11 @@ class WinbackWebhookEvent(models.Model):
         "the account whose webhook key and app secret authenticated it; "
         "that part was not processed, and is never retried.",
     )
+    ignored_fields = fields.Char(
+        readonly=True,
+        help="Fields of Meta's webhook this call carried that Win-back does "
+        "not use: kept in the raw body, not processed. The event is done.",
+    )
     attempts = fields.Integer(readonly=True)
     error = fields.Text(readonly=True)
     next_attempt_at = fields.Datetime(readonly=True, index=True)
@@ -141,8 +146,7 @@ class WinbackWebhookEvent(models.Model):
                     notes, foreign = event._dispatch()
                 if foreign:
                     _logger.warning(
-                        "WhatsApp webhook event %s refused: phone number ID %s is "
-                        "not account %s's",
+                        "WhatsApp webhook event %s refused: %s is not account %s's",
                         event.id,
                         ", ".join(foreign),
                         event.account_id.id,
@@ -150,9 +154,9 @@ class WinbackWebhookEvent(models.Model):
                     notes = "\n".join(
                         [
                             self.env._(
-                                "Not processed: phone number ID %(ids)s is not the "
-                                "number of account %(account)s, whose webhook key "
-                                "and secret authenticated this call.",
+                                "Not processed: %(ids)s is not account "
+                                "%(account)s's, whose webhook key and secret "
+                                "authenticated this call.",
                                 ids=", ".join(foreign),
                                 account=event.account_id.display_name,
                             ),
@@ -184,22 +188,40 @@ class WinbackWebhookEvent(models.Model):
 
     def _dispatch(self):
         """Walk every entry and change of the payload; return value-level
-        errors as a note (they are Meta's, not ours), and the phone number
-        IDs of the changes left alone because they are not the account's.
+        errors and what could not be applied as a note (they are Meta's, not
+        ours), and what the changes left alone because they are not the
+        account's name (phone number IDs, WhatsApp Business Account IDs).
 
         The account is the one whose webhook key and app secret
         authenticated the call, never one the payload names: a change for
-        another phone number is not processed."""
+        another phone number, or an account signal (template status and
+        quality, number quality, account update, capability: handled by
+        ``winback.account.signal``) for another WhatsApp Business Account,
+        is not processed. A change of a field Win-back does not use is
+        kept in the raw body, listed in ``ignored_fields`` and noted."""
         self.ensure_one()
         Inbound = self.env["winback.inbound"].sudo()
         Preference = self.env["winback.preference"].sudo()
         Status = self.env["winback.status"].sudo()
+        Signal = self.env["winback.account.signal"].sudo()
         account = self.account_id
         notes = []
         foreign = []
+        ignored = []
         for change in parse_payload(json.loads(self.raw_body)):
+            if change.ignored:
+                ignored.append(change.field)
+                continue
+            if change.signals:
+                if Signal._is_foreign_waba(account, change.waba_id):
+                    foreign.append(
+                        self.env._("WhatsApp Business Account ID %s", change.waba_id)
+                    )
+                else:
+                    notes.extend(Signal._apply_signals(account, change))
+                continue
             if self._is_foreign(change.phone_number_id):
-                foreign.append(change.phone_number_id)
+                foreign.append(self.env._("phone number ID %s", change.phone_number_id))
                 continue
             for preference in change.preferences:
                 Preference._apply_preference(account, preference)
@@ -210,6 +232,16 @@ class WinbackWebhookEvent(models.Model):
             notes.extend(f"Meta error {e.code}: {e.title}" for e in change.errors)
         if notes:
             _logger.warning("WhatsApp webhook value errors: %s", "; ".join(notes))
+        if ignored or self.ignored_fields:
+            self.ignored_fields = ", ".join(sorted(set(ignored))) or False
+        if ignored:
+            notes.append(
+                self.env._(
+                    "Ignored: field %(fields)s, which Win-back does not use "
+                    "(kept in the raw body).",
+                    fields=self.ignored_fields,
+                )
+            )
         return "\n".join(notes), sorted(set(foreign))
 
     def _is_foreign(self, phone_number_id):

@@ -16,3 +16,4 @@ from . import test_enroll_safety
 from . import test_eligibility
 from . import test_webhook_parser
 from . import test_webhook_media
+from . import test_webhook_signals

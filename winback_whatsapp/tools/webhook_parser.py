@@ -190,6 +190,12 @@ class Change:
     statuses: tuple[StatusEvent, ...] = ()
     preferences: tuple[PreferenceEvent, ...] = ()
     errors: tuple[MetaError, ...] = ()
+    # Account signals (see ``SIGNAL_FIELDS``): the WhatsApp Business Account
+    # the change names (``entry.id``, or ``waba_info.waba_id``), its event.
+    waba_id: str | None = None
+    signals: tuple = ()
+    # A field Win-back does not use: stored, never read (``KNOWN_FIELDS``).
+    ignored: bool = False
 
 
 # ----------------------------------------------------------------------
@@ -493,10 +499,15 @@ def parse_preference(pref):
     )
 
 
-def parse_change(change):
-    """One entry of ``entry.changes``."""
+def parse_change(change, waba_id=None):
+    """One entry of ``entry.changes``; ``waba_id``: its entry's id."""
     change = _object(change, "change")
+    field = _str(change.get("field"))
+    if field is not None and field not in KNOWN_FIELDS:
+        return Change(field=field, phone_number_id=None, ignored=True)
     value = _object(change.get("value"), "value")
+    if field in SIGNAL_FIELDS:
+        return parse_signal_change(field, value, _str(waba_id))
     names = {
         _str(c.get("wa_id")): _object(c.get("profile"), "profile").get("name")
         for c in _objects(value.get("contacts"), "contacts")
@@ -526,7 +537,257 @@ def parse_payload(payload):
     if not isinstance(payload, dict):
         raise PayloadError("payload is not a JSON object")
     return [
-        parse_change(change)
+        parse_change(change, entry.get("id"))
         for entry in _objects(payload.get("entry"), "entry")
         for change in _objects(entry.get("changes"), "changes")
     ]
+
+
+# ----------------------------------------------------------------------
+# Account signals: the WhatsApp Business Account's fields
+# ----------------------------------------------------------------------
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/
+# (message_template_status_update, message_template_quality_update,
+# phone_number_quality_update, account_update, business_capability_update).
+# Their ``value`` has no ``metadata``: the account they are about is the
+# entry's id, the WhatsApp Business Account ID.
+
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
+TEMPLATE_QUALITY_FIELD = "message_template_quality_update"
+PHONE_QUALITY_FIELD = "phone_number_quality_update"
+ACCOUNT_UPDATE_FIELD = "account_update"
+CAPABILITY_FIELD = "business_capability_update"
+SIGNAL_FIELDS = (
+    TEMPLATE_STATUS_FIELD,
+    TEMPLATE_QUALITY_FIELD,
+    PHONE_QUALITY_FIELD,
+    ACCOUNT_UPDATE_FIELD,
+    CAPABILITY_FIELD,
+)
+# The fields Win-back reads. A change of any other field (calls, history,
+# smb_message_echoes, template_category_update...) is kept as received and
+# marked ignored, never parsed. A change without a field is read as
+# ``messages`` (Meta always names it; some tools do not).
+KNOWN_FIELDS = ("messages", "user_preferences", *SIGNAL_FIELDS)
+
+# Meta's messaging limit tiers: unique customers a business may start
+# conversations with in a rolling 24 hours (0: no limit). TIER_1K is the
+# tier TIER_2K replaced in 2025; older payloads still carry it.
+LIMIT_TIERS = {
+    "TIER_50": 50,
+    "TIER_250": 250,
+    "TIER_1K": 1000,
+    "TIER_2K": 2000,
+    "TIER_10K": 10000,
+    "TIER_100K": 100000,
+    "TIER_UNLIMITED": 0,
+}
+TIER_NOT_SET = "TIER_NOT_SET"
+
+
+def limit_tier(value):
+    """Meta's messaging limit as a tier code (``TIER_2K``...) from a tier
+    code or from a number of customers (``business_capability_update``
+    sends ``2000``, or ``-1`` for no limit); None when missing, and the
+    text itself when it is no tier Meta documents."""
+    text = _str(value)
+    if text is None:
+        return None
+    text = text.strip().upper()
+    if text.lstrip("-").isdigit():
+        count = int(text)
+        if count < 0:
+            return "TIER_UNLIMITED"
+        return next(
+            (tier for tier, size in LIMIT_TIERS.items() if size == count and size),
+            text,
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class TemplateStatusEvent:
+    """``message_template_status_update``: Meta reviewed, paused, flagged,
+    disabled, archived... a template."""
+
+    event: str | None  # APPROVED, REJECTED, PAUSED, FLAGGED, DISABLED...
+    template_id: str | None
+    name: str | None
+    language: str | None
+    reason: str | None  # NONE, INVALID_FORMAT, PROMOTIONAL...
+    category: str | None
+    title: str | None = None  # other_info: FIRST_PAUSE, SECOND_PAUSE...
+    description: str = ""  # other_info: Meta's sentence
+    disable_date: datetime | None = None  # naive UTC
+    rejection_reason: str = ""
+    recommendation: str = ""
+
+
+@dataclass(frozen=True)
+class TemplateQualityEvent:
+    """``message_template_quality_update``: GREEN, YELLOW, RED or UNKNOWN."""
+
+    template_id: str | None
+    name: str | None
+    language: str | None
+    previous_score: str | None
+    new_score: str | None
+
+
+@dataclass(frozen=True)
+class PhoneQualityEvent:
+    """``phone_number_quality_update``: the number's quality or messaging
+    limit changed. ``current_limit`` is gone from February 2026, replaced
+    by ``max_daily_conversations_per_business``: both are read."""
+
+    event: str | None  # FLAGGED, UNFLAGGED, DOWNGRADE, UPGRADE, ONBOARDING...
+    display_phone_number: str | None
+    current_limit: str | None
+    old_limit: str | None
+    max_daily_conversations_per_business: str | None
+
+    @property
+    def limit(self):
+        """The messaging limit tier, the new field first."""
+        return limit_tier(self.max_daily_conversations_per_business) or limit_tier(
+            self.current_limit
+        )
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """One ``restriction_info`` of an ACCOUNT_RESTRICTION."""
+
+    restriction_type: str | None
+    expiration: datetime | None  # naive UTC
+    remediation: str = ""
+
+
+@dataclass(frozen=True)
+class AccountUpdateEvent:
+    """``account_update``: a restriction, a violation, a ban, a deletion, an
+    offboarding... of the WhatsApp Business Account."""
+
+    event: str | None
+    restrictions: tuple[Restriction, ...] = ()
+    violation_type: str | None = None
+    ban_state: str | None = None  # DISABLE, REINSTATE, SCHEDULE_FOR_DISABLE
+    ban_date: str | None = None  # as Meta words it: "April 17, 2025"
+    disconnection_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CapabilityEvent:
+    """``business_capability_update``: the business's limits changed."""
+
+    max_daily_conversations_per_business: str | None
+    max_daily_conversation_per_phone: str | None
+    max_phone_numbers_per_business: str | None = None
+    max_phone_numbers_per_waba: str | None = None
+
+    @property
+    def limit(self):
+        """The messaging limit tier, the new field first."""
+        return limit_tier(self.max_daily_conversations_per_business) or limit_tier(
+            self.max_daily_conversation_per_phone
+        )
+
+
+def _template_status(value):
+    other = _object(value.get("other_info"), "other_info")
+    rejection = _object(value.get("rejection_info"), "rejection_info")
+    disable = _object(value.get("disable_info"), "disable_info")
+    return TemplateStatusEvent(
+        event=_str(value.get("event")),
+        template_id=_str(value.get("message_template_id")),
+        name=_str(value.get("message_template_name")),
+        language=_str(value.get("message_template_language")),
+        reason=_str(value.get("reason")),
+        category=_str(value.get("message_template_category")),
+        title=_str(other.get("title")),
+        description=_text(other.get("description")).strip(),
+        disable_date=parse_timestamp(disable.get("disable_date")),
+        rejection_reason=_text(rejection.get("reason")).strip(),
+        recommendation=_text(rejection.get("recommendation")).strip(),
+    )
+
+
+def _template_quality(value):
+    return TemplateQualityEvent(
+        template_id=_str(value.get("message_template_id")),
+        name=_str(value.get("message_template_name")),
+        language=_str(value.get("message_template_language")),
+        previous_score=_str(value.get("previous_quality_score")),
+        new_score=_str(value.get("new_quality_score")),
+    )
+
+
+def _phone_quality(value):
+    return PhoneQualityEvent(
+        event=_str(value.get("event")),
+        display_phone_number=_str(value.get("display_phone_number")),
+        current_limit=_str(value.get("current_limit")),
+        old_limit=_str(value.get("old_limit")),
+        max_daily_conversations_per_business=_str(
+            value.get("max_daily_conversations_per_business")
+        ),
+    )
+
+
+def _account_update(value):
+    ban = _object(value.get("ban_info"), "ban_info")
+    violation = _object(value.get("violation_info"), "violation_info")
+    disconnection = _object(value.get("disconnection_info"), "disconnection_info")
+    return AccountUpdateEvent(
+        event=_str(value.get("event")),
+        restrictions=tuple(
+            Restriction(
+                restriction_type=_str(r.get("restriction_type")),
+                expiration=parse_timestamp(r.get("expiration")),
+                remediation=_text(r.get("remediation")).strip(),
+            )
+            for r in _objects(value.get("restriction_info"), "restriction_info")
+        ),
+        violation_type=_str(violation.get("violation_type")),
+        ban_state=_str(ban.get("waba_ban_state")),
+        ban_date=_str(ban.get("waba_ban_date")),
+        disconnection_reason=_str(disconnection.get("reason")),
+    )
+
+
+def _capability(value):
+    return CapabilityEvent(
+        max_daily_conversations_per_business=_str(
+            value.get("max_daily_conversations_per_business")
+        ),
+        max_daily_conversation_per_phone=_str(
+            value.get("max_daily_conversation_per_phone")
+        ),
+        max_phone_numbers_per_business=_str(
+            value.get("max_phone_numbers_per_business")
+        ),
+        max_phone_numbers_per_waba=_str(value.get("max_phone_numbers_per_waba")),
+    )
+
+
+SIGNAL_PARSERS = {
+    TEMPLATE_STATUS_FIELD: _template_status,
+    TEMPLATE_QUALITY_FIELD: _template_quality,
+    PHONE_QUALITY_FIELD: _phone_quality,
+    ACCOUNT_UPDATE_FIELD: _account_update,
+    CAPABILITY_FIELD: _capability,
+}
+
+
+def parse_signal_change(field, value, waba_id=None):
+    """A change of one of the ``SIGNAL_FIELDS``, with the WhatsApp Business
+    Account it names: the entry's id, or for the partner events of
+    ``account_update`` (whose entry is the partner's business) the
+    ``waba_info.waba_id``."""
+    waba_info = _object(value.get("waba_info"), "waba_info")
+    return Change(
+        field=field,
+        phone_number_id=None,
+        waba_id=_str(waba_info.get("waba_id")) or waba_id,
+        signals=(SIGNAL_PARSERS[field](value),),
+    )
