@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -136,6 +137,16 @@ def _never_connected(error):
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
+def no_environment_session():
+    """A ``requests`` session that does not read the environment on every
+    call: the client passes the proxies and CA bundle it read once
+    (``WhatsAppApi._environment``), and no ``~/.netrc`` entry can replace
+    the bearer token with other credentials."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 class WhatsAppApi:
     """Client of one sender phone number (a ``winback.account`` record)."""
 
@@ -149,7 +160,8 @@ class WhatsAppApi:
         self.phone_number_id = account.phone_number_id
         self.waba_id = account.waba_id
         self._token = account.access_token or ""
-        self.session = session or requests.Session()
+        self.session = session or no_environment_session()
+        self._environments = {}
 
     # ------------------------------------------------------------
     # HTTP
@@ -179,9 +191,7 @@ class WhatsAppApi:
         )
         try:
             prepared = self.session.prepare_request(request)
-            settings = self.session.merge_environment_settings(
-                prepared.url, {}, None, None, None
-            )
+            settings = self._environment(prepared.url)
         except (requests.RequestException, ValueError) as error:
             raise WhatsAppError(
                 "invalid_request", "The request could not be built", str(error)
@@ -217,6 +227,19 @@ class WhatsAppApi:
                 outcome_unknown=True,
             ) from error
         return response
+
+    def _environment(self, url):
+        """The proxies and CA bundle the environment gives for ``url``'s
+        host (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``...),
+        read once per host and client: the session does not read them
+        again on every call (``no_environment_session``)."""
+        host = urlsplit(url).netloc
+        if host not in self._environments:
+            with requests.Session() as reader:
+                self._environments[host] = reader.merge_environment_settings(
+                    url, {}, None, None, None
+                )
+        return dict(self._environments[host])
 
     @staticmethod
     def _parse(response, body=None):
@@ -485,7 +508,7 @@ class SendPool:
 
     def __init__(self, size):
         self.size = size
-        self.session = requests.Session()
+        self.session = no_environment_session()
         adapter = requests.adapters.HTTPAdapter(
             pool_connections=4, pool_maxsize=size, max_retries=0
         )
