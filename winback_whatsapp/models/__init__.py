@@ -23,3 +23,4 @@ from . import winback_inbound
 from . import winback_unmatched
 from . import winback_preference
 from . import winback_status
+from . import winback_bsuid_optout

@@ -95,6 +95,15 @@ class InboundMessage:
     original_wamid: str | None = None  # EDIT, DELETED: the message changed
     subtype: str | None = None  # system, interactive or unsupported type
     new_wa_id: str | None = None  # SYSTEM: the customer's new number
+    # The business-scoped user ID (BSUID) of the sender, always given since
+    # April 2026, when ``wa_id`` (the number) may be missing; the username
+    # they chose on WhatsApp, if any.
+    user_id: str | None = None
+    username: str | None = None
+    # SYSTEM (user_changed_user_id, user_changed_number): the sender's
+    # previous BSUID and the new one.
+    previous_user_id: str | None = None
+    new_user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,7 @@ class StatusEvent:
     recipient_id: str | None
     biz_opaque_callback_data: str | None
     errors: tuple[MetaError, ...] = ()
+    recipient_user_id: str | None = None  # the recipient's BSUID
 
     @property
     def error(self):
@@ -157,6 +167,18 @@ class PreferenceEvent:
     wa_id: str | None
     category: str | None
     value: str | None
+    timestamp: datetime | None  # naive UTC
+    user_id: str | None = None  # the customer's BSUID
+
+
+@dataclass(frozen=True)
+class UserIdUpdate:
+    """A ``user_id_update`` change: a customer's BSUID was replaced (Meta
+    regenerates it when the customer changes number)."""
+
+    previous_user_id: str | None
+    user_id: str | None
+    wa_id: str | None
     timestamp: datetime | None  # naive UTC
 
 
@@ -173,6 +195,7 @@ class Change:
     statuses: tuple[StatusEvent, ...] = ()
     preferences: tuple[PreferenceEvent, ...] = ()
     errors: tuple[MetaError, ...] = ()
+    user_id_updates: tuple[UserIdUpdate, ...] = ()
 
 
 # ----------------------------------------------------------------------
@@ -406,12 +429,25 @@ def _new_wa_id(msg):
     return _str(system.get("wa_id") or system.get("new_wa_id"))
 
 
-def parse_message(msg, names=None, errors=()):
+def _system_user_ids(msg):
+    """``(previous BSUID, new BSUID)`` of a system message, if it names
+    them."""
+    if msg.get("type") != "system":
+        return None, None
+    system = _object(msg.get("system"), "system")
+    return _str(system.get("previous_user_id")), _str(system.get("user_id"))
+
+
+def parse_message(msg, names=None, errors=(), usernames=None):
     """One entry of ``value.messages``; ``names``: profile names by wa_id
-    (from ``value.contacts``); ``errors``: the change's errors."""
+    and by BSUID, ``usernames``: usernames by BSUID (from
+    ``value.contacts``); ``errors``: the change's errors."""
     msg = _object(msg, "message")
     text, kind, payload, details, subtype = read_message(msg, errors)
     wa_id = _str(msg.get("from"))
+    user_id = _str(msg.get("from_user_id"))
+    previous_user_id, new_user_id = _system_user_ids(msg)
+    names = names or {}
     context_wamid = _str(_object(msg.get("context"), "context").get("id"))
     if msg.get("type") == "reaction":
         reaction = _object(msg.get("reaction"), "reaction")
@@ -419,7 +455,7 @@ def parse_message(msg, names=None, errors=()):
     return InboundMessage(
         wamid=_str(msg.get("id")),
         wa_id=wa_id,
-        profile_name=_str((names or {}).get(wa_id)),
+        profile_name=_str(names.get(wa_id) or names.get(user_id)),
         type=_str(msg.get("type")),
         text=text,
         text_kind=kind,
@@ -430,6 +466,10 @@ def parse_message(msg, names=None, errors=()):
         original_wamid=_original_wamid(msg),
         subtype=subtype,
         new_wa_id=_new_wa_id(msg),
+        user_id=user_id,
+        username=_str((usernames or {}).get(user_id)),
+        previous_user_id=previous_user_id,
+        new_user_id=new_user_id,
     )
 
 
@@ -445,6 +485,7 @@ def parse_status(status):
         errors=tuple(
             parse_error(e) for e in _objects(status.get("errors"), "status errors")
         ),
+        recipient_user_id=_str(status.get("recipient_user_id")),
     )
 
 
@@ -456,6 +497,20 @@ def parse_preference(pref):
         category=_str(pref.get("category")),
         value=_str(pref.get("value")),
         timestamp=parse_timestamp(pref.get("timestamp")),
+        user_id=_str(pref.get("user_id")),
+    )
+
+
+def parse_user_id_update(update):
+    """One entry of ``value.user_id_update``: ``user_id`` is
+    ``{"previous": ..., "current": ...}``."""
+    update = _object(update, "user id update")
+    user_id = _object(update.get("user_id"), "user_id")
+    return UserIdUpdate(
+        previous_user_id=_str(user_id.get("previous")),
+        user_id=_str(user_id.get("current")),
+        wa_id=_str(update.get("wa_id")),
+        timestamp=parse_timestamp(update.get("timestamp")),
     )
 
 
@@ -463,9 +518,17 @@ def parse_change(change):
     """One entry of ``entry.changes``."""
     change = _object(change, "change")
     value = _object(change.get("value"), "value")
+    contacts = _objects(value.get("contacts"), "contacts")
     names = {
-        _str(c.get("wa_id")): _object(c.get("profile"), "profile").get("name")
-        for c in _objects(value.get("contacts"), "contacts")
+        _str(c.get(key)): _object(c.get("profile"), "profile").get("name")
+        for c in contacts
+        for key in ("wa_id", "user_id")
+        if c.get(key)
+    }
+    usernames = {
+        _str(c.get("user_id")): _object(c.get("profile"), "profile").get("username")
+        for c in contacts
+        if c.get("user_id")
     }
     metadata = _object(value.get("metadata"), "metadata")
     errors = tuple(parse_error(e) for e in _objects(value.get("errors"), "errors"))
@@ -473,7 +536,7 @@ def parse_change(change):
         field=_str(change.get("field")),
         phone_number_id=_str(metadata.get("phone_number_id")),
         messages=tuple(
-            parse_message(m, names, errors)
+            parse_message(m, names, errors, usernames)
             for m in _objects(value.get("messages"), "messages")
         ),
         statuses=tuple(
@@ -484,6 +547,10 @@ def parse_change(change):
             for p in _objects(value.get("user_preferences"), "user_preferences")
         ),
         errors=errors,
+        user_id_updates=tuple(
+            parse_user_id_update(u)
+            for u in _objects(value.get("user_id_update"), "user_id_update")
+        ),
     )
 
 
