@@ -74,6 +74,12 @@ class WinbackBsuidOptout(models.Model):
         self.invalidate_model()
         return records
 
+    def _winback_note_opt_out(self, when):
+        """Remember the latest opt-out time of these (active) opt-outs."""
+        for record in self:
+            if not record.opt_out_at or record.opt_out_at < when:
+                record.opt_out_at = when
+
     @api.model
     def _winback_lines(self, bsuids):
         """The opt-outs, active or not, of ``bsuids``."""
