@@ -211,8 +211,10 @@ class ResPartner(models.Model):
             .search_count([("number", "=", number)], limit=1)
         ):
             code = "blacklisted"
-        elif self.env["winback.bsuid.optout"].sudo()._winback_is_opted_out(
-            [partner.sudo().whatsapp_bsuid, number]
+        elif (
+            self.env["winback.bsuid.optout"]
+            .sudo()
+            ._winback_is_opted_out([partner.sudo().whatsapp_bsuid, number])
         ):
             code = "blacklisted"
         elif partner.winback_dormant:

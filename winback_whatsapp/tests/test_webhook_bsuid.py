@@ -234,9 +234,7 @@ class TestWebhookBsuid(HttpCase):
         self.assertTrue(self._chatter(giulia, "Red, please"))
 
     def test_create_partner_from_bsuid_only_reply(self):
-        self._post(
-            self._text("wamid.BS3", "Hello", UNKNOWN_BSUID, username="@luca")
-        )
+        self._post(self._text("wamid.BS3", "Hello", UNKNOWN_BSUID, username="@luca"))
         message = self._message("wamid.BS3")
         message.action_create_partner()
         partner = message.partner_id
@@ -257,7 +255,9 @@ class TestWebhookBsuid(HttpCase):
             }
         )
         self._post(
-            self._text("wamid.N1", "Ciao", BSUID, wa_id="393331234567", username="@mario")
+            self._text(
+                "wamid.N1", "Ciao", BSUID, wa_id="393331234567", username="@mario"
+            )
         )
         self.assertEqual(self._message("wamid.N1").partner_id, self.partner)
         self.assertEqual(self.partner.whatsapp_bsuid, BSUID)
