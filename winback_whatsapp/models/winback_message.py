@@ -315,7 +315,7 @@ class WinbackMessage(models.Model):
             message.partner_id.message_post(
                 body=Markup("<p><b>WhatsApp</b> → %s</p>%s")
                 % (
-                    message.phone_e164,
+                    message.phone_e164 or message.whatsapp_bsuid,
                     Markup("<br/>").join((message.body or "").split("\n")),
                 ),
                 author_id=message.chatter_author_id.id,
@@ -327,7 +327,7 @@ class WinbackMessage(models.Model):
             message.partner_id.message_post(
                 body=self.env._(
                     "WhatsApp message to %(number)s not sent: %(error)s",
-                    number=message.phone_e164,
+                    number=message.phone_e164 or message.whatsapp_bsuid,
                     error=message.error_message or message.error_code,
                 ),
                 author_id=message.chatter_author_id.id,

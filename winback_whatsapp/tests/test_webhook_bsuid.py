@@ -5,7 +5,7 @@
 import hashlib
 import hmac
 import json
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 
 from odoo import fields
@@ -117,14 +117,16 @@ class TestWebhookBsuid(HttpCase):
             simulator.change_value(**value), field=field, waba_id="WABA_ID"
         )
 
-    def _text(self, wamid, body, user_id=BSUID, wa_id=None, username=None):
+    def _text(
+        self, wamid, body, user_id=BSUID, wa_id=None, username=None, ts=1767225600
+    ):
         """A text message as Meta sends it since April 2026: ``from_user_id``
         always, ``from`` only when the phone number may be shared."""
         contact = {"profile": {"name": "Mario"}, "user_id": user_id}
         msg = {
             "from_user_id": user_id,
             "id": wamid,
-            "timestamp": "1767225600",
+            "timestamp": str(ts),
             "type": "text",
             "text": {"body": body},
         }
@@ -477,3 +479,34 @@ class TestWebhookBsuid(HttpCase):
             ],
             BSUID,
         )
+
+    def test_salesperson_answers_bsuid_only_customer(self):
+        """The partner form's WhatsApp button answers a customer known by no
+        number: the message goes to their user ID."""
+        sally = self.env["res.users"].create(
+            {
+                "name": "Sally Sales",
+                "login": "sally_answer",
+                "groups_id": [
+                    (6, 0, [self.env.ref("winback_whatsapp.group_winback_user").id,
+                            self.env.ref("base.group_user").id])
+                ],
+            }
+        )  # fmt: skip
+        giulia = self._bsuid_customer()
+        now = int(datetime.now(timezone.utc).timestamp())
+        self._post(self._text("wamid.C1", "Do you deliver?", BSUID, ts=now))
+        self.assertEqual(self._message("wamid.C1").partner_id, giulia)
+        composer = (
+            self.env["winback.composer"]
+            .with_user(sally)
+            .create({"partner_id": giulia.id, "body": "Yes, tomorrow!"})
+        )
+        self.assertTrue(composer.window_open)
+        self.assertEqual(composer.whatsapp_bsuid, BSUID)
+        composer.action_send()
+        self.assertEqual(self._send(), 1)
+        (body,) = self.stub.state.sent()
+        self.assertEqual(body["recipient"], BSUID)
+        self.assertEqual(body["text"]["body"], "Yes, tomorrow!")
+        self.assertTrue(self._chatter(giulia, "Yes, tomorrow!"))
