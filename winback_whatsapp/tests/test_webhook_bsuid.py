@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 
 from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
 
 from ..tools import webhook_simulator as simulator
@@ -510,3 +511,28 @@ class TestWebhookBsuid(HttpCase):
         self.assertEqual(body["recipient"], BSUID)
         self.assertEqual(body["text"]["body"], "Yes, tomorrow!")
         self.assertTrue(self._chatter(giulia, "Yes, tomorrow!"))
+
+    def test_optouts_listed_for_managers(self):
+        """Win-back managers see the user IDs that opted out; salespeople do
+        not, and nobody edits them by hand."""
+        self._post(self._text("wamid.L1", "STOP", UNKNOWN_BSUID))
+
+        def user(login, group):
+            return self.env["res.users"].create(
+                {
+                    "name": login,
+                    "login": login,
+                    "groups_id": [(6, 0, [self.env.ref(group).id])],
+                }
+            )
+
+        manager = user("wb_manager_bsuid", "winback_whatsapp.group_winback_manager")
+        sales = user("wb_user_bsuid", "winback_whatsapp.group_winback_user")
+        Optout = self.env["winback.bsuid.optout"]
+        self.assertEqual(
+            Optout.with_user(manager).search([]).mapped("bsuid"), [UNKNOWN_BSUID]
+        )
+        with self.assertRaises(AccessError):
+            Optout.with_user(sales).search([])
+        with self.assertRaises(AccessError):
+            Optout.with_user(manager).search([]).write({"active": False})
