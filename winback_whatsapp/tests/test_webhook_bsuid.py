@@ -387,6 +387,31 @@ class TestWebhookBsuid(HttpCase):
         self.assertEqual(message.state, "delivered")
         self.assertEqual(giulia.whatsapp_bsuid, BSUID)
 
+    def test_status_to_a_number_records_the_user_id(self):
+        """A status of a message sent to a number names the number and the
+        user ID: the customer's user ID is recorded."""
+        sent = self.env["winback.message"].create(
+            {
+                "direction": "outbound",
+                "state": "sent",
+                "partner_id": self.partner.id,
+                "account_id": self.account.id,
+                "company_id": self.env.company.id,
+                "phone_e164": "+393331234567",
+                "wamid": "wamid.OUT9",
+            }
+        )
+        status = {
+            "id": "wamid.OUT9",
+            "status": "read",
+            "timestamp": "1767225900",
+            "recipient_id": "393331234567",
+            "recipient_user_id": BSUID,
+        }
+        self._post(self._value(statuses=[status]))
+        self.assertEqual(sent.state, "read")
+        self.assertEqual(self.partner.whatsapp_bsuid, BSUID)
+
     def test_send_prefers_the_number(self):
         """A customer with a number and a user ID gets the message at the
         number (Meta advises it; given both, Meta uses ``to``)."""
