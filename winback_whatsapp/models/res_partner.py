@@ -74,7 +74,7 @@ class ResPartner(models.Model):
     )
 
     def init(self):
-        super().init()
+        res = super().init()
         # One contact per WhatsApp user and company: the same customer
         # stays one partner.
         self.env.cr.execute(
@@ -84,6 +84,7 @@ class ResPartner(models.Model):
              WHERE whatsapp_bsuid IS NOT NULL
             """
         )
+        return res
 
     def _compute_winback_enrollment_count(self):
         counts = dict(

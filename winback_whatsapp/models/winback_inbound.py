@@ -222,13 +222,21 @@ class WinbackInbound(models.AbstractModel):
     @api.model
     def _record_bsuid(self, message):
         """The partner of a message is the customer behind its WhatsApp user
-        ID (matched by number, linked by hand, or answering our message):
-        remembered, with their username, so that their next message finds
-        them even without a number."""
-        if message.partner_id and (message.whatsapp_bsuid or message.whatsapp_username):
-            message.partner_id._winback_record_bsuid(
-                message.whatsapp_bsuid, message.whatsapp_username
-            )
+        ID (matched by number, or answering our message): remembered, with
+        their username, so that their next message finds them even without
+        a number. A message without a number never replaces a user ID the
+        partner has (a late message from a user ID WhatsApp since replaced);
+        a notice that WhatsApp replaced it moves it (``_follow_bsuid``)."""
+        partner = message.partner_id
+        if not partner:
+            return
+        bsuid = message.whatsapp_bsuid
+        if message.new_whatsapp_bsuid or (
+            partner.whatsapp_bsuid and not message.phone_e164
+        ):
+            bsuid = False
+        if bsuid or message.whatsapp_username:
+            partner._winback_record_bsuid(bsuid, message.whatsapp_username)
 
     @api.model
     def _apply_bsuid_change(self, message):

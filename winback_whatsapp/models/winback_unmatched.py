@@ -71,6 +71,11 @@ class WinbackUnmatched(models.AbstractModel):
         if claimed != messages:
             raise UserError(self.env._("This reply has already been handled."))
         for message in claimed:
+            # The customer chosen is the one behind this WhatsApp user ID.
+            if message.whatsapp_bsuid:
+                message.partner_id.sudo()._winback_record_bsuid(
+                    message.whatsapp_bsuid, message.whatsapp_username
+                )
             # The inputs are checked: the webhook's own processing applies it.
             self.env["winback.inbound"].sudo()._handle(message)
         return True

@@ -451,6 +451,10 @@ class TestWebhookBsuid(HttpCase):
         )
         self._post(self._text("wamid.SYS2", "Ciao again", NEW_BSUID))
         self.assertEqual(self._message("wamid.SYS2").partner_id, giulia)
+        # A message from the previous user ID processed late (a retry) does
+        # not take the customer back to it.
+        self._post(self._text("wamid.SYS0", "Old one", BSUID))
+        self.assertEqual(giulia.whatsapp_bsuid, NEW_BSUID)
         self.assertEqual(
             self.env["res.partner"].search_count(
                 [("whatsapp_bsuid", "in", [BSUID, NEW_BSUID])]
