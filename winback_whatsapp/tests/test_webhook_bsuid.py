@@ -10,9 +10,10 @@ from urllib.parse import urlsplit
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tests import HttpCase, tagged
+from odoo.tests import BaseCase, HttpCase, tagged
 
 from ..tools import webhook_simulator as simulator
+from ..tools.webhook_parser import parse_payload
 from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID, CloudApiStub
 from .common import run_job
 
@@ -565,3 +566,74 @@ class TestWebhookBsuid(HttpCase):
             Optout.with_user(sales).search([])
         with self.assertRaises(AccessError):
             Optout.with_user(manager).search([]).write({"active": False})
+
+
+@tagged("post_install", "-at_install")
+class TestBsuidParser(BaseCase):
+    """Meta's BSUID shapes, as its Business-scoped user IDs page shows them."""
+
+    def _change(self, field="messages", **value):
+        value = {"messaging_product": "whatsapp", "metadata": {}, **value}
+        (change,) = parse_payload(simulator.envelope(value, field=field))
+        return change
+
+    def test_message_without_number(self):
+        change = self._change(
+            contacts=[
+                {
+                    "profile": {"name": "Sheena Nelson", "username": "@sheena"},
+                    "user_id": "US.13491208655302741918",
+                    "parent_user_id": "US.ENT.11815799212886844830",
+                }
+            ],
+            messages=[
+                {
+                    "from_user_id": "US.13491208655302741918",
+                    "from_parent_user_id": "US.ENT.11815799212886844830",
+                    "id": "wamid.X",
+                    "timestamp": "1749416383",
+                    "type": "text",
+                    "text": {"body": "Does it come in another color?"},
+                }
+            ],
+        )
+        (msg,) = change.messages
+        self.assertIsNone(msg.wa_id)
+        self.assertEqual(msg.user_id, "US.13491208655302741918")
+        self.assertEqual(msg.username, "@sheena")
+        self.assertEqual(msg.profile_name, "Sheena Nelson")
+        self.assertEqual(msg.text, "Does it come in another color?")
+
+    def test_statuses_preferences_and_user_id_changes(self):
+        change = self._change(
+            statuses=[
+                {"id": "wamid.Y", "status": "delivered", "timestamp": "1750030073",
+                 "recipient_user_id": "US.1349"}
+            ],
+            user_preferences=[
+                {"user_id": "US.1349", "category": "marketing_messages",
+                 "value": "stop", "timestamp": 1731705721}
+            ],
+            messages=[
+                {"id": "wamid.Z", "timestamp": "1750269342", "type": "system",
+                 "system": {"body": "changed", "user_id": "US.2", "previous_user_id":
+                            "US.1", "type": "user_changed_user_id"}}
+            ],
+        )  # fmt: skip
+        self.assertEqual(change.statuses[0].recipient_user_id, "US.1349")
+        self.assertIsNone(change.statuses[0].recipient_id)
+        self.assertEqual(change.preferences[0].user_id, "US.1349")
+        self.assertIsNone(change.preferences[0].wa_id)
+        (notice,) = change.messages
+        self.assertEqual(
+            (notice.previous_user_id, notice.new_user_id), ("US.1", "US.2")
+        )
+        update = self._change(
+            field="user_id_update",
+            user_id_update=[
+                {"user_id": {"previous": "US.1", "current": "US.2"},
+                 "timestamp": "1750269342"}
+            ],
+        ).user_id_updates[0]  # fmt: skip
+        self.assertEqual((update.previous_user_id, update.user_id), ("US.1", "US.2"))
+        self.assertIsNone(update.wa_id)
