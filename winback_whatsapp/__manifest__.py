@@ -36,6 +36,7 @@
         "data/mail_activity_type_data.xml",
         "views/winback_webhook_event_views.xml",
         "views/winback_unmatched_views.xml",
+        "views/winback_bsuid_optout_views.xml",
     ],
     "demo": [
         "demo/winback_demo.xml",

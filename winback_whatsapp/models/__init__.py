@@ -25,3 +25,4 @@ from . import winback_preference
 from . import winback_status
 from . import winback_media
 from . import winback_account_signal
+from . import winback_bsuid_optout

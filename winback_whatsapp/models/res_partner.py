@@ -56,6 +56,35 @@ class ResPartner(models.Model):
     winback_enrollment_count = fields.Integer(
         "Win-back", compute="_compute_winback_enrollment_count"
     )
+    # Customers who hide their number on WhatsApp are known by this ID only.
+    whatsapp_bsuid = fields.Char(
+        "WhatsApp user ID",
+        copy=False,
+        index="btree_not_null",
+        help="The business-scoped user ID WhatsApp gives this customer (for "
+        "example IT.1502576394655843). Recorded from their messages; "
+        "WhatsApp changes it when they change number. Messages go to it when "
+        "no phone number is known.",
+    )
+    whatsapp_username = fields.Char(
+        "WhatsApp username",
+        copy=False,
+        help="The username the customer chose on WhatsApp, shown instead of "
+        "their number.",
+    )
+
+    def init(self):
+        res = super().init()
+        # One contact per WhatsApp user and company: the same customer
+        # stays one partner.
+        self.env.cr.execute(
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS res_partner_whatsapp_bsuid_uniq
+                ON res_partner (whatsapp_bsuid, COALESCE(company_id, 0))
+             WHERE whatsapp_bsuid IS NOT NULL
+            """
+        )
+        return res
 
     def _compute_winback_enrollment_count(self):
         counts = dict(
@@ -118,16 +147,29 @@ class ResPartner(models.Model):
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
-    def _winback_opt_out(self, reason, numbers=None, when=None):
-        """Take these partners' WhatsApp numbers (or ``numbers``, E.164) off
-        every promotional send at once: blacklist, stop running enrollments,
-        cancel queued messages. The reason is noted in the chatter. ``when``
-        is the customer's own time of the opt-out (default: now).
+    def _winback_opt_out(self, reason, numbers=None, when=None, bsuids=None):
+        """Take these partners' WhatsApp numbers (or ``numbers``, E.164) and
+        WhatsApp user IDs (or ``bsuids``) off every promotional send at
+        once: blacklist, user-ID opt-out, stop running enrollments, cancel
+        queued messages. The reason is noted in the chatter. ``when`` is the
+        customer's own time of the opt-out (default: now).
 
         Works without partner (a STOP from an unknown number) and whatever
         the number looks like: an opt-out is never lost."""
         numbers = {n for n in (*(numbers or []), *self.mapped("phone_sanitized")) if n}
+        bsuids = {b for b in (*(bsuids or []), *self.mapped("whatsapp_bsuid")) if b}
         partners = self
+        if bsuids:
+            # No number to blacklist is no excuse: the user ID is opted out.
+            self.env["winback.bsuid.optout"].sudo()._winback_add(
+                bsuids, reason, when=when
+            )
+            partners |= (
+                self.env["res.partner"]
+                .sudo()
+                .with_context(active_test=False)
+                .search([("whatsapp_bsuid", "in", sorted(bsuids))])
+            )
         if numbers:
             blacklisted = (
                 self.env["phone.blacklist"]
@@ -181,6 +223,12 @@ class ResPartner(models.Model):
             .search_count([("number", "=", number)], limit=1)
         ):
             code = "blacklisted"
+        elif (
+            self.env["winback.bsuid.optout"]
+            .sudo()
+            ._winback_is_opted_out([partner.sudo().whatsapp_bsuid, number])
+        ):
+            code = "blacklisted"
         elif partner.winback_dormant:
             code = "dormant"
         else:
@@ -207,6 +255,12 @@ class ResPartner(models.Model):
             return self.env._(
                 "%(partner)s has not given WhatsApp marketing consent (date and "
                 "source on the Win-back tab of the contact).",
+                partner=partner.display_name,
+            )
+        if code == "blacklisted" and not (number or "").startswith("+"):
+            return self.env._(
+                "%(partner)s opted out of WhatsApp marketing messages: none "
+                "goes to them.",
                 partner=partner.display_name,
             )
         if code == "blacklisted":
@@ -263,3 +317,47 @@ class ResPartner(models.Model):
         rows = self.env.cr.fetchall()
         rows.sort(key=lambda r: (not r[1], -(r[2].timestamp() if r[2] else 0), r[0]))
         return self.browse(rows[0][0])
+
+    @api.model
+    def _winback_find_by_bsuid(self, bsuids, company=None):
+        """The partner behind a WhatsApp user ID (BSUID): the first of
+        ``bsuids`` a partner holds; of ``company``'s partners, its own
+        before the shared ones."""
+        bsuids = [b for b in bsuids or () if b]
+        if not bsuids:
+            return self.browse()
+        partners = self.sudo().search([("whatsapp_bsuid", "in", bsuids)])
+        if company:
+            partners = partners.filtered(
+                lambda p: not p.company_id or p.company_id == company
+            )
+        for bsuid in bsuids:
+            found = partners.filtered(lambda p, b=bsuid: p.whatsapp_bsuid == b)
+            if found:
+                return found.sorted(lambda p: (not p.company_id, p.id))[:1]
+        return self.browse()
+
+    def _winback_record_bsuid(self, bsuid, username=None):
+        """Remember the WhatsApp user ID (and username) this partner wrote
+        from, unless another contact of the same company holds it already.
+        Returns whether the partner holds it now."""
+        self.ensure_one()
+        partner = self.sudo()
+        vals = {}
+        if username and partner.whatsapp_username != username:
+            vals["whatsapp_username"] = username
+        if bsuid and partner.whatsapp_bsuid != bsuid:
+            company_id = partner.company_id.id or False
+            taken = partner.with_context(active_test=False).search_count(
+                [
+                    ("whatsapp_bsuid", "=", bsuid),
+                    ("company_id", "=", company_id),
+                    ("id", "!=", partner.id),
+                ],
+                limit=1,
+            )
+            if not taken:
+                vals["whatsapp_bsuid"] = bsuid
+        if vals:
+            partner.write(vals)
+        return partner.whatsapp_bsuid == bsuid

@@ -316,9 +316,10 @@ class WinbackAccount(models.Model):
         self.ensure_one()
         self.env.cr.execute(
             """
-            SELECT DISTINCT phone_e164 FROM winback_message
+            SELECT DISTINCT COALESCE(phone_e164, whatsapp_bsuid) FROM winback_message
              WHERE account_id = %s AND direction = 'outbound'
-               AND sent_at >= %s AND phone_e164 IS NOT NULL
+               AND sent_at >= %s
+               AND COALESCE(phone_e164, whatsapp_bsuid) IS NOT NULL
             """,
             [self.id, fields.Datetime.now() - timedelta(hours=24)],
         )

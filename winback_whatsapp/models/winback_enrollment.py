@@ -308,6 +308,8 @@ class WinbackEnrollment(models.Model):
             "company_id": campaign.company_id.id,
             "template_id": self.step_id.template_id.id,
             "phone_e164": self.phone_e164 or partner.phone_sanitized,
+            # Where it goes when the customer is known by no number.
+            "whatsapp_bsuid": partner.whatsapp_bsuid or False,
             "scheduled_at": scheduled,
             "window_closes_at": closes,
             "state": "queued",

@@ -54,15 +54,26 @@ class WinbackInbound(models.AbstractModel):
             [("account_id", "=", account.id), ("wamid", "=", context_wamid)],
             limit=1,
         )
+        # The customer's business-scoped user ID (BSUID): always given since
+        # April 2026, the only identity of a customer who hides their number.
+        # A notice that WhatsApp replaced it is about the previous one.
+        bsuid = event.previous_user_id or event.user_id
         if event.text_kind in (EDIT, DELETED) and replied_to:
             # Nobody edits nor deletes another's message.
-            replied_to = replied_to.filtered(lambda m: m.phone_e164 == number)
+            replied_to = replied_to.filtered(
+                lambda m: (m.phone_e164 or False) == (number or False)
+                and (not bsuid or not m.whatsapp_bsuid or m.whatsapp_bsuid == bsuid)
+            )
         partner = replied_to and replied_to.partner_id
+        Partner = self.env["res.partner"].sudo()
         if not partner:
-            partner = (
-                self.env["res.partner"]
-                .sudo()
-                ._winback_find_by_number(number, account.company_id)
+            partner = Partner._winback_find_by_number(number, account.company_id)
+        if not partner:
+            # No number (or an unknown one): the user ID, the previous one
+            # when WhatsApp says it replaced it, or the new one.
+            partner = Partner._winback_find_by_bsuid(
+                [event.user_id, event.previous_user_id, event.new_user_id],
+                account.company_id,
             )
         vals = {
             "direction": "inbound",
@@ -79,6 +90,9 @@ class WinbackInbound(models.AbstractModel):
             "inbound_type": event.type or False,
             "inbound_kind": event.text_kind,
             "new_phone_e164": wa_id_to_e164(event.new_wa_id) or False,
+            "whatsapp_bsuid": bsuid or False,
+            "whatsapp_username": event.username or False,
+            "new_whatsapp_bsuid": event.new_user_id != bsuid and event.new_user_id,
         }
         try:
             with self.env.cr.savepoint():
@@ -134,11 +148,13 @@ class WinbackInbound(models.AbstractModel):
         message.ensure_one()
         message = message.with_env(self.env)
         message.handled = True
+        self._record_bsuid(message)
         self._post_in_chatter(message)
         if message.inbound_kind in NOTICES:
             # Shown, but no reply: the campaign goes on, no activity.
             if message.inbound_kind == SYSTEM:
                 self._apply_number_change(message)
+                self._apply_bsuid_change(message)
             return
         if self._apply_keywords(message, replied_to, payload):
             return
@@ -207,6 +223,103 @@ class WinbackInbound(models.AbstractModel):
         )
 
     @api.model
+    def _record_bsuid(self, message):
+        """The partner of a message is the customer behind its WhatsApp user
+        ID (matched by number, or answering our message): remembered, with
+        their username, so that their next message finds them even without
+        a number. A message without a number never replaces a user ID the
+        partner has (a late message from a user ID WhatsApp since replaced);
+        a notice that WhatsApp replaced it moves it (``_follow_bsuid``)."""
+        partner = message.partner_id
+        if not partner:
+            return
+        bsuid = message.whatsapp_bsuid
+        if message.new_whatsapp_bsuid or (
+            partner.whatsapp_bsuid and not message.phone_e164
+        ):
+            bsuid = False
+        if bsuid or message.whatsapp_username:
+            partner._winback_record_bsuid(bsuid, message.whatsapp_username)
+
+    @api.model
+    def _apply_bsuid_change(self, message):
+        """WhatsApp replaced the customer's user ID (they changed number):
+        the partner keeps being the same customer under the new one, and an
+        opt-out of the old one holds for the new one."""
+        partner, old, new = (
+            message.partner_id,
+            message.whatsapp_bsuid,
+            message.new_whatsapp_bsuid,
+        )
+        if not (partner and new):
+            return
+        self._follow_bsuid(partner, old, new, message.received_at)
+
+    @api.model
+    def _follow_bsuid(self, partner, old, new, when=None):
+        """Move ``partner`` from WhatsApp user ID ``old`` to ``new``: queued
+        messages follow, and so does an opt-out."""
+        previous = partner.whatsapp_bsuid
+        if previous == new:
+            return
+        old = old or previous
+        partner._winback_record_bsuid(new)
+        if partner.whatsapp_bsuid != new:
+            return  # another contact of the company holds it already
+        self.env["winback.message"].search(
+            [
+                ("partner_id", "=", partner.id),
+                ("direction", "=", "outbound"),
+                ("state", "=", "queued"),
+                ("whatsapp_bsuid", "in", [b for b in (old, previous) if b]),
+            ]
+        ).whatsapp_bsuid = new
+        Optout = self.env["winback.bsuid.optout"].sudo()
+        if Optout._winback_is_opted_out([old, previous]):
+            Optout._winback_add(
+                [new],
+                self.env._("WhatsApp: the customer, opted out, changed user ID."),
+                when=when,
+            )
+        partner.message_post(
+            body=self.env._(
+                "WhatsApp user ID changed: %(old)s replaced by %(new)s.",
+                old=previous or old or "-",
+                new=new,
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+
+    @api.model
+    def _apply_user_id_update(self, account, event):
+        """Meta's ``user_id_update`` webhook: the customer's user ID was
+        replaced. Nothing to do for a customer we do not know."""
+        if not (event.previous_user_id and event.user_id):
+            return False
+        Partner = self.env["res.partner"].sudo()
+        partner = Partner._winback_find_by_bsuid(
+            [event.previous_user_id, event.user_id], account.company_id
+        )
+        if not partner and event.wa_id:
+            partner = Partner._winback_find_by_number(
+                wa_id_to_e164(event.wa_id), account.company_id
+            )
+        if partner:
+            self._follow_bsuid(
+                partner, event.previous_user_id, event.user_id, event.timestamp
+            )
+        else:
+            # Unknown customer: an opt-out of the old ID still holds.
+            Optout = self.env["winback.bsuid.optout"].sudo()
+            if Optout._winback_is_opted_out([event.previous_user_id]):
+                Optout._winback_add(
+                    [event.user_id],
+                    self.env._("WhatsApp: the customer, opted out, changed user ID."),
+                    when=event.timestamp,
+                )
+        return bool(partner)
+
+    @api.model
     def _apply_keywords(self, message, replied_to=None, payload=None):
         """Obey a STOP, or a START of a blacklisted number, partner or not.
         Returns whether the message was one of them."""
@@ -214,9 +327,17 @@ class WinbackInbound(models.AbstractModel):
         if self._is_stop(message, replied_to, payload):
             self._opt_out_from_reply(message)
             return True
-        if is_start(message.body) and self.env["phone.blacklist"].sudo()._winback_lines(
-            [message.phone_e164]
-        ).filtered("active"):
+        if is_start(message.body) and (
+            self.env["phone.blacklist"]
+            .sudo()
+            ._winback_lines([message.phone_e164])
+            .filtered("active")
+            or self.env["winback.bsuid.optout"]
+            .sudo()
+            ._winback_is_opted_out(
+                [message.whatsapp_bsuid, message.partner_id.whatsapp_bsuid]
+            )
+        ):
             self._opt_in_from_reply(message)
             return True
         return False
@@ -300,9 +421,18 @@ class WinbackInbound(models.AbstractModel):
     def _opt_out_from_reply(self, message):
         message.ensure_one()
         number = message.phone_e164
+        bsuid = message.whatsapp_bsuid
         partner = message.partner_id
         Blacklist = self.env["phone.blacklist"].sudo()
-        already = number and Blacklist.search([("number", "=", number)])
+        if number:
+            already = Blacklist.search([("number", "=", number)])
+        else:
+            already = (
+                self.env["winback.bsuid.optout"]
+                .sudo()
+                ._winback_lines([bsuid])
+                .filtered("active")
+            )
         reason = self.env._("WhatsApp: the customer asked to stop (%s).", message.body)
         if already:
             # Repeated STOP: already off every send, and the confirmation
@@ -316,15 +446,19 @@ class WinbackInbound(models.AbstractModel):
                 # A STOP from an unknown number, linked to its customer
                 # later: the customer leaves their campaigns now.
                 partner._winback_opt_out(
-                    reason, numbers=[number], when=message.received_at
+                    reason,
+                    numbers=[number] if number else None,
+                    when=message.received_at,
+                    bsuids=[bsuid] if bsuid else None,
                 )
             return
         partner._winback_opt_out(
             reason,
             numbers=[number] if number else None,
             when=message.received_at,
+            bsuids=[bsuid] if bsuid else None,
         )
-        if number:
+        if number or bsuid:
             self._queue_stop_confirmation(message)
 
     @api.model
@@ -341,6 +475,15 @@ class WinbackInbound(models.AbstractModel):
                 self.env._("Customer sent START on WhatsApp."),
                 when=message.received_at,
             )
+        )
+        freed = (
+            self.env["winback.bsuid.optout"]
+            .sudo()
+            ._winback_remove(
+                [message.whatsapp_bsuid, *message.partner_id.mapped("whatsapp_bsuid")],
+                when=message.received_at,
+            )
+            and freed
         )
         if freed:
             body = self.env._("WhatsApp: the customer opted back in (START).")
@@ -366,6 +509,7 @@ class WinbackInbound(models.AbstractModel):
                 "company_id": message.company_id.id,
                 "partner_id": message.partner_id.id,
                 "phone_e164": message.phone_e164,
+                "whatsapp_bsuid": message.whatsapp_bsuid,
                 "body": self.env._(
                     "You will no longer receive promotional messages from us. "
                     "Reply START to subscribe again."

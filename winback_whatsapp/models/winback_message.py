@@ -124,6 +124,23 @@ class WinbackMessage(models.Model):
         help="For an inbound message: filed in the partner's chatter and "
         "applied (keywords, enrollment, activity). Done once.",
     )
+    whatsapp_bsuid = fields.Char(
+        "WhatsApp user ID",
+        index="btree_not_null",
+        help="The customer's business-scoped user ID: who sent an inbound "
+        "message; for an outbound one, where it goes when no number is known.",
+    )
+    whatsapp_username = fields.Char(
+        "WhatsApp username",
+        help="For an inbound message: the username the customer shows on "
+        "WhatsApp instead of their number, if any.",
+    )
+    new_whatsapp_bsuid = fields.Char(
+        "New WhatsApp user ID",
+        readonly=True,
+        help="For a notice that WhatsApp replaced the customer's user ID "
+        "(they changed number): the new one.",
+    )
 
     media_ids = fields.One2many(
         "winback.media",
@@ -257,9 +274,10 @@ class WinbackMessage(models.Model):
         if account.id not in recipients:
             recipients[account.id] = account._recipients_last_24h()
         seen = recipients[account.id]
-        if self.phone_e164 not in seen and len(seen) >= account.daily_recipient_limit:
+        recipient = self.phone_e164 or self.whatsapp_bsuid
+        if recipient not in seen and len(seen) >= account.daily_recipient_limit:
             return False
-        seen.add(self.phone_e164)
+        seen.add(recipient)
         return True
 
     def _render_template(self):
@@ -344,16 +362,21 @@ class WinbackMessage(models.Model):
             name, language, buttons = templates[template.id]
             call = functools.partial(
                 api.send_template,
-                self.phone_e164,
+                self.phone_e164 or None,
                 name,
                 language,
                 json.loads(self.render_params or "[]"),
                 buttons=buttons,
                 opaque=opaque,
+                recipient=self.whatsapp_bsuid or None,
             )
         else:
             call = functools.partial(
-                api.send_text, self.phone_e164, self.body, opaque=opaque
+                api.send_text,
+                self.phone_e164 or None,
+                self.body,
+                opaque=opaque,
+                recipient=self.whatsapp_bsuid or None,
             )
         return call, rate
 
@@ -364,7 +387,7 @@ class WinbackMessage(models.Model):
             message.partner_id.message_post(
                 body=Markup("<p><b>WhatsApp</b> → %s</p>%s")
                 % (
-                    message.phone_e164,
+                    message.phone_e164 or message.whatsapp_bsuid,
                     Markup("<br/>").join((message.body or "").split("\n")),
                 ),
                 author_id=message.chatter_author_id.id,
@@ -376,7 +399,7 @@ class WinbackMessage(models.Model):
             message.partner_id.message_post(
                 body=self.env._(
                     "WhatsApp message to %(number)s not sent: %(error)s",
-                    number=message.phone_e164,
+                    number=message.phone_e164 or message.whatsapp_bsuid,
                     error=message.error_message or message.error_code,
                 ),
                 author_id=message.chatter_author_id.id,
@@ -432,12 +455,16 @@ class WinbackMessage(models.Model):
             """
             UPDATE winback_message
                SET body = NULL, phone_e164 = NULL, profile_name = NULL,
-                   render_params = NULL, new_phone_e164 = NULL
+                   render_params = NULL, new_phone_e164 = NULL,
+                   whatsapp_bsuid = NULL, whatsapp_username = NULL,
+                   new_whatsapp_bsuid = NULL
              WHERE create_date < %s
                AND state NOT IN ('queued', 'sending')
                AND (body IS NOT NULL OR phone_e164 IS NOT NULL
                     OR profile_name IS NOT NULL OR render_params IS NOT NULL
-                    OR new_phone_e164 IS NOT NULL)
+                    OR new_phone_e164 IS NOT NULL OR whatsapp_bsuid IS NOT NULL
+                    OR whatsapp_username IS NOT NULL
+                    OR new_whatsapp_bsuid IS NOT NULL)
             """,
             [cutoff],
         )

@@ -19,19 +19,21 @@ class WinbackPreference(models.AbstractModel):
         if event.category not in (None, "marketing_messages"):
             return False
         number = wa_id_to_e164(event.wa_id)
-        if not number or event.value not in ("stop", "resume"):
+        # A customer who hides their number is known by their user ID only.
+        bsuid = event.user_id
+        if not (number or bsuid) or event.value not in ("stop", "resume"):
             return False
         when = event.timestamp or fields.Datetime.now()
-        partner = (
-            self.env["res.partner"]
-            .sudo()
-            ._winback_find_by_number(number, account.company_id)
-        )
+        Partner = self.env["res.partner"].sudo()
+        partner = Partner._winback_find_by_number(number, account.company_id)
+        if not partner:
+            partner = Partner._winback_find_by_bsuid([bsuid], account.company_id)
         if event.value == "stop":
             partner._winback_opt_out(
                 self.env._("WhatsApp: the customer stopped marketing messages."),
-                numbers=[number],
+                numbers=[number] if number else None,
                 when=when,
+                bsuids=[bsuid] if bsuid else None,
             )
             return True
         freed = (
@@ -42,6 +44,15 @@ class WinbackPreference(models.AbstractModel):
                 self.env._("WhatsApp: the customer resumed marketing messages."),
                 when=when,
             )
+        )
+        freed = (
+            self.env["winback.bsuid.optout"]
+            .sudo()
+            ._winback_remove(
+                [bsuid, *partner.mapped("whatsapp_bsuid")],
+                when=when,
+            )
+            and freed
         )
         if partner:
             partner.message_post(

@@ -110,7 +110,7 @@ class WinbackSender(models.AbstractModel):
             (
                 m.account_id.id,
                 m.id,
-                m.phone_e164,
+                m.phone_e164 or m.whatsapp_bsuid,
                 m._provider_call(run["clients"], run["templates"]),
             )
             for m in ready
@@ -154,7 +154,7 @@ class WinbackSender(models.AbstractModel):
         SQL for the whole claim at once."""
         return SQL(
             """
-            SELECT m.id, m.phone_e164, CASE
+            SELECT m.id, COALESCE(m.phone_e164, m.whatsapp_bsuid), CASE
                    WHEN p.company_id IS NOT NULL AND p.company_id <> m.company_id
                         THEN 'partner_company'
                    WHEN m.enrollment_id IS NULL
@@ -165,6 +165,10 @@ class WinbackSender(models.AbstractModel):
                         THEN 'no_consent'
                    WHEN EXISTS (SELECT 1 FROM phone_blacklist bl
                                  WHERE bl.number = m.phone_e164 AND bl.active)
+                        THEN 'blacklisted'
+                   WHEN EXISTS (SELECT 1 FROM winback_bsuid_optout o
+                                 WHERE o.bsuid IN (m.whatsapp_bsuid, p.whatsapp_bsuid)
+                                   AND o.active)
                         THEN 'blacklisted'
                    WHEN p.winback_dormant THEN 'dormant'
                    END AS refusal
@@ -179,7 +183,8 @@ class WinbackSender(models.AbstractModel):
                AND (m.scheduled_at IS NULL OR m.scheduled_at <= %(now)s)
                AND a.state = 'active' AND a.active
                AND (s.id IS NULL OR s.state = 'running')
-               AND (m.phone_e164 IS NULL OR m.phone_e164 <> ALL(%(busy)s))
+               AND (COALESCE(m.phone_e164, m.whatsapp_bsuid) IS NULL
+                    OR COALESCE(m.phone_e164, m.whatsapp_bsuid) <> ALL(%(busy)s))
             """,
             now=fields.Datetime.now(),
             busy=sorted(busy_numbers),
@@ -235,10 +240,10 @@ class WinbackSender(models.AbstractModel):
             if refusal:
                 message._cancel_with(
                     message.partner_id._winback_refusal_text(
-                        refusal, message.phone_e164
+                        refusal, message.phone_e164 or message.whatsapp_bsuid
                     )
                 )
-            elif not message.phone_e164:
+            elif not (message.phone_e164 or message.whatsapp_bsuid):
                 message._fail_with("invalid_number", self.env._("No valid number."))
             elif (window := message._send_window(now))[0] != now:
                 message.write(

@@ -91,6 +91,12 @@ class WinbackStatus(models.AbstractModel):
         if not message:
             _logger.info("WhatsApp status %s for unknown message %s", new, event.wamid)
             return False
+        partner = message.partner_id
+        if event.recipient_user_id and event.recipient_id and partner:
+            # A number and the customer's WhatsApp user ID together: kept,
+            # for the day the customer hides their number.
+            if not partner.whatsapp_bsuid:
+                partner._winback_record_bsuid(event.recipient_user_id)
         if message.state in ("failed", "cancelled", "received"):
             return False
         if new == "failed":

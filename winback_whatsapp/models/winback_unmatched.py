@@ -3,7 +3,8 @@ from odoo.exceptions import UserError
 
 
 class WinbackUnmatched(models.AbstractModel):
-    """Replies from numbers that matched no customer, linked by hand: the
+    """Replies from numbers (or WhatsApp user IDs, for customers who hide
+    their number) that matched no customer, linked by hand: the
     *Create partner* and *Link to partner* buttons of *Unmatched replies*
     (``winback.message``), with the user's rights. Once linked, a reply is
     applied as the webhook applies any other (``winback.inbound``)."""
@@ -21,14 +22,18 @@ class WinbackUnmatched(models.AbstractModel):
                 raise UserError(
                     self.env._(
                         "The reply from %(number)s is already linked to %(partner)s.",
-                        number=message.phone_e164,
+                        number=message.phone_e164 or message.whatsapp_bsuid,
                         partner=message.partner_id.display_name,
                     )
                 )
             message.partner_id = self.env["res.partner"].create(
                 {
-                    "name": message.profile_name or message.phone_e164,
+                    "name": message.profile_name
+                    or message.phone_e164
+                    or message.whatsapp_username
+                    or message.whatsapp_bsuid,
                     "mobile": message.phone_e164,
+                    "whatsapp_username": message.whatsapp_username,
                 }
             )
         return self._link_partner(messages)
@@ -37,7 +42,8 @@ class WinbackUnmatched(models.AbstractModel):
     def _link_partner(self, messages):
         """Unmatched reply linked by hand to the chosen partner: file it in
         the partner's chatter and apply it (keywords, enrollment, activity),
-        once, whatever the number of clicks."""
+        once, whatever the number of clicks. The partner keeps the sender's
+        WhatsApp user ID, so that their next message finds them."""
         self._check_unmatched(messages, partner_required=True)
         for message in messages:
             # The user's choice, checked with the user's rights.
@@ -65,6 +71,11 @@ class WinbackUnmatched(models.AbstractModel):
         if claimed != messages:
             raise UserError(self.env._("This reply has already been handled."))
         for message in claimed:
+            # The customer chosen is the one behind this WhatsApp user ID.
+            if message.whatsapp_bsuid:
+                message.partner_id.sudo()._winback_record_bsuid(
+                    message.whatsapp_bsuid, message.whatsapp_username
+                )
             # The inputs are checked: the webhook's own processing applies it.
             self.env["winback.inbound"].sudo()._handle(message)
         return True

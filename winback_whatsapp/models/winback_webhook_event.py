@@ -229,6 +229,8 @@ class WinbackWebhookEvent(models.Model):
                 Inbound._receive(account, message)
             for status in change.statuses:
                 Status._apply_status(account, status)
+            for update in change.user_id_updates:
+                Inbound._apply_user_id_update(account, update)
             notes.extend(f"Meta error {e.code}: {e.title}" for e in change.errors)
         if notes:
             _logger.warning("WhatsApp webhook value errors: %s", "; ".join(notes))

@@ -17,3 +17,4 @@ from . import test_eligibility
 from . import test_webhook_parser
 from . import test_webhook_media
 from . import test_webhook_signals
+from . import test_webhook_bsuid

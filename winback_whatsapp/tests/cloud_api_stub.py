@@ -42,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Meta: a country code, a period, up to 128 alphanumerics (ENT. for a parent ID).
+BSUID = re.compile(r"^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$")
 BAD_PARAM_TEXT = re.compile(r"[\n\t]| {5,}")
 TOKEN = "stub-token"
 PHONE_NUMBER_ID = "1000000001"
@@ -121,8 +123,13 @@ def _validate_send(body):
     /messages body, or None."""
     if body.get("messaging_product") != "whatsapp":
         return 100, "messaging_product must be 'whatsapp'"
-    if not E164.match(str(body.get("to", ""))):
-        return 100, "to must be a phone number in +E.164"
+    # ``to`` (a number) or ``recipient`` (a business-scoped user ID); given
+    # both, Meta sends to ``to``.
+    if "to" in body or "recipient" not in body:
+        if not E164.match(str(body.get("to", ""))):
+            return 100, "to must be a phone number in +E.164"
+    elif not BSUID.match(str(body.get("recipient", ""))):
+        return 100, "recipient must be a business-scoped user ID"
     kind = body.get("type")
     if kind == "text":
         if not (body.get("text") or {}).get("body"):
@@ -233,7 +240,11 @@ class Handler(BaseHTTPRequestHandler):
             self.state.accepted.append((body, wamid))
         answer = {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": body["to"], "wa_id": body["to"].lstrip("+")}],
+            "contacts": [
+                {"input": body["to"], "wa_id": body["to"].lstrip("+")}
+                if "to" in body
+                else {"input": body["recipient"], "user_id": body["recipient"]}
+            ],
             "messages": [{"id": wamid, "message_status": "accepted"}],
         }
         if failure and failure["mode"] != "error":

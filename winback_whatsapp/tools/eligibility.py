@@ -45,9 +45,13 @@ def eligibility_sql(
                WHEN p.winback_consent_date IS NULL
                     OR COALESCE(p.winback_consent_source, '') = ''
                     THEN 'no_consent'
-               WHEN p.phone_sanitized IS NULL THEN 'invalid_number'
+               WHEN p.phone_sanitized IS NULL AND p.whatsapp_bsuid IS NULL
+                    THEN 'invalid_number'
                WHEN EXISTS (SELECT 1 FROM phone_blacklist bl
                              WHERE bl.number = p.phone_sanitized AND bl.active)
+                    THEN 'blacklisted'
+               WHEN EXISTS (SELECT 1 FROM winback_bsuid_optout o
+                             WHERE o.bsuid = p.whatsapp_bsuid AND o.active)
                     THEN 'blacklisted'
                WHEN p.winback_dormant THEN 'dormant'
                WHEN EXISTS (SELECT 1 FROM winback_enrollment e

@@ -113,6 +113,16 @@ class InboundMessage:
             return None
         return "voice" if self.voice else self.type
 
+    # The business-scoped user ID (BSUID) of the sender, always given since
+    # April 2026, when ``wa_id`` (the number) may be missing; the username
+    # they chose on WhatsApp, if any.
+    user_id: str | None = None
+    username: str | None = None
+    # SYSTEM (user_changed_user_id, user_changed_number): the sender's
+    # previous BSUID and the new one.
+    previous_user_id: str | None = None
+    new_user_id: str | None = None
+
 
 @dataclass(frozen=True)
 class OrderItem:
@@ -160,6 +170,7 @@ class StatusEvent:
     recipient_id: str | None
     biz_opaque_callback_data: str | None
     errors: tuple[MetaError, ...] = ()
+    recipient_user_id: str | None = None  # the recipient's BSUID
 
     @property
     def error(self):
@@ -174,6 +185,18 @@ class PreferenceEvent:
     wa_id: str | None
     category: str | None
     value: str | None
+    timestamp: datetime | None  # naive UTC
+    user_id: str | None = None  # the customer's BSUID
+
+
+@dataclass(frozen=True)
+class UserIdUpdate:
+    """A ``user_id_update`` change: a customer's BSUID was replaced (Meta
+    regenerates it when the customer changes number)."""
+
+    previous_user_id: str | None
+    user_id: str | None
+    wa_id: str | None
     timestamp: datetime | None  # naive UTC
 
 
@@ -196,6 +219,7 @@ class Change:
     signals: tuple = ()
     # A field Win-back does not use: stored, never read (``KNOWN_FIELDS``).
     ignored: bool = False
+    user_id_updates: tuple[UserIdUpdate, ...] = ()
 
 
 # ----------------------------------------------------------------------
@@ -429,12 +453,25 @@ def _new_wa_id(msg):
     return _str(system.get("wa_id") or system.get("new_wa_id"))
 
 
-def parse_message(msg, names=None, errors=()):
+def _system_user_ids(msg):
+    """``(previous BSUID, new BSUID)`` of a system message, if it names
+    them."""
+    if msg.get("type") != "system":
+        return None, None
+    system = _object(msg.get("system"), "system")
+    return _str(system.get("previous_user_id")), _str(system.get("user_id"))
+
+
+def parse_message(msg, names=None, errors=(), usernames=None):
     """One entry of ``value.messages``; ``names``: profile names by wa_id
-    (from ``value.contacts``); ``errors``: the change's errors."""
+    and by BSUID, ``usernames``: usernames by BSUID (from
+    ``value.contacts``); ``errors``: the change's errors."""
     msg = _object(msg, "message")
     text, kind, payload, details, subtype = read_message(msg, errors)
     wa_id = _str(msg.get("from"))
+    user_id = _str(msg.get("from_user_id"))
+    previous_user_id, new_user_id = _system_user_ids(msg)
+    names = names or {}
     context_wamid = _str(_object(msg.get("context"), "context").get("id"))
     if msg.get("type") == "reaction":
         reaction = _object(msg.get("reaction"), "reaction")
@@ -442,7 +479,7 @@ def parse_message(msg, names=None, errors=()):
     return InboundMessage(
         wamid=_str(msg.get("id")),
         wa_id=wa_id,
-        profile_name=_str((names or {}).get(wa_id)),
+        profile_name=_str(names.get(wa_id) or names.get(user_id)),
         type=_str(msg.get("type")),
         text=text,
         text_kind=kind,
@@ -454,6 +491,10 @@ def parse_message(msg, names=None, errors=()):
         subtype=subtype,
         new_wa_id=_new_wa_id(msg),
         **_media_values(msg),
+        user_id=user_id,
+        username=_str((usernames or {}).get(user_id)),
+        previous_user_id=previous_user_id,
+        new_user_id=new_user_id,
     )
 
 
@@ -485,6 +526,7 @@ def parse_status(status):
         errors=tuple(
             parse_error(e) for e in _objects(status.get("errors"), "status errors")
         ),
+        recipient_user_id=_str(status.get("recipient_user_id")),
     )
 
 
@@ -496,6 +538,20 @@ def parse_preference(pref):
         category=_str(pref.get("category")),
         value=_str(pref.get("value")),
         timestamp=parse_timestamp(pref.get("timestamp")),
+        user_id=_str(pref.get("user_id")),
+    )
+
+
+def parse_user_id_update(update):
+    """One entry of ``value.user_id_update``: ``user_id`` is
+    ``{"previous": ..., "current": ...}``."""
+    update = _object(update, "user id update")
+    user_id = _object(update.get("user_id"), "user_id")
+    return UserIdUpdate(
+        previous_user_id=_str(user_id.get("previous")),
+        user_id=_str(user_id.get("current")),
+        wa_id=_str(update.get("wa_id")),
+        timestamp=parse_timestamp(update.get("timestamp")),
     )
 
 
@@ -508,9 +564,17 @@ def parse_change(change, waba_id=None):
     value = _object(change.get("value"), "value")
     if field in SIGNAL_FIELDS:
         return parse_signal_change(field, value, _str(waba_id))
+    contacts = _objects(value.get("contacts"), "contacts")
     names = {
-        _str(c.get("wa_id")): _object(c.get("profile"), "profile").get("name")
-        for c in _objects(value.get("contacts"), "contacts")
+        _str(c.get(key)): _object(c.get("profile"), "profile").get("name")
+        for c in contacts
+        for key in ("wa_id", "user_id")
+        if c.get(key)
+    }
+    usernames = {
+        _str(c.get("user_id")): _object(c.get("profile"), "profile").get("username")
+        for c in contacts
+        if c.get("user_id")
     }
     metadata = _object(value.get("metadata"), "metadata")
     errors = tuple(parse_error(e) for e in _objects(value.get("errors"), "errors"))
@@ -518,7 +582,7 @@ def parse_change(change, waba_id=None):
         field=_str(change.get("field")),
         phone_number_id=_str(metadata.get("phone_number_id")),
         messages=tuple(
-            parse_message(m, names, errors)
+            parse_message(m, names, errors, usernames)
             for m in _objects(value.get("messages"), "messages")
         ),
         statuses=tuple(
@@ -529,6 +593,10 @@ def parse_change(change, waba_id=None):
             for p in _objects(value.get("user_preferences"), "user_preferences")
         ),
         errors=errors,
+        user_id_updates=tuple(
+            parse_user_id_update(u)
+            for u in _objects(value.get("user_id_update"), "user_id_update")
+        ),
     )
 
 
@@ -568,7 +636,7 @@ SIGNAL_FIELDS = (
 # smb_message_echoes, template_category_update...) is kept as received and
 # marked ignored, never parsed. A change without a field is read as
 # ``messages`` (Meta always names it; some tools do not).
-KNOWN_FIELDS = ("messages", "user_preferences", *SIGNAL_FIELDS)
+KNOWN_FIELDS = ("messages", "user_preferences", "user_id_update", *SIGNAL_FIELDS)
 
 # Meta's messaging limit tiers: unique customers a business may start
 # conversations with in a rolling 24 hours (0: no limit). TIER_1K is the

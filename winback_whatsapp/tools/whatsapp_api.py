@@ -293,9 +293,20 @@ class WhatsAppApi:
     # ------------------------------------------------------------
 
     def send_template(
-        self, to, name, language, body_params=(), buttons=(), opaque=None
+        self,
+        to,
+        name,
+        language,
+        body_params=(),
+        buttons=(),
+        opaque=None,
+        recipient=None,
     ):
         """Send an approved template; returns the message's wamid.
+
+        ``to``: the number; without one, ``recipient``: the customer's
+        WhatsApp user ID (BSUID), Meta's field for customers known by no
+        number.
 
         ``buttons``: ``(index, payload)`` of each quick-reply button, index
         being the button's position in the template: one component each, so
@@ -320,17 +331,24 @@ class WhatsAppApi:
         template = {"name": name, "language": {"code": language}}
         if components:
             template["components"] = components
-        return self._send({"type": "template", "template": template}, to, opaque)
+        return self._send(
+            {"type": "template", "template": template}, to, opaque, recipient
+        )
 
-    def send_text(self, to, body, opaque=None):
+    def send_text(self, to, body, opaque=None, recipient=None):
         """Send free text (only inside the 24-hour customer service window)."""
-        return self._send({"type": "text", "text": {"body": body}}, to, opaque)
+        return self._send(
+            {"type": "text", "text": {"body": body}}, to, opaque, recipient
+        )
 
-    def _send(self, message, to, opaque):
+    def _send(self, message, to, opaque, recipient=None):
+        # Meta takes the number (``to``) or the BSUID (``recipient``); given
+        # both, the number wins, and Meta advises it when known.
+        target = {"to": to} if to or not recipient else {"recipient": recipient}
         payload = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": to,
+            **target,
             **message,
         }
         if opaque:
@@ -456,7 +474,7 @@ class SimulatorApi:
     def send_template(self, to, name, language, body_params=(), **kwargs):
         return f"wamid.SIM.{uuid.uuid4().hex}"
 
-    def send_text(self, to, body, opaque=None):
+    def send_text(self, to, body, opaque=None, recipient=None):
         return f"wamid.SIM.{uuid.uuid4().hex}"
 
     def list_templates(self):

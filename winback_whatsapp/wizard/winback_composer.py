@@ -19,6 +19,12 @@ class WinbackComposer(models.TransientModel):
     phone_e164 = fields.Char(
         "To", compute="_compute_phone_e164", store=True, readonly=False
     )
+    whatsapp_bsuid = fields.Char(
+        related="partner_id.whatsapp_bsuid",
+        string="To (WhatsApp user ID)",
+        help="The customer hides their number on WhatsApp: without a number, "
+        "the message goes to their WhatsApp user ID.",
+    )
     account_id = fields.Many2one(
         "winback.account",
         "From",
@@ -76,14 +82,15 @@ class WinbackComposer(models.TransientModel):
             self.env._(
                 "WhatsApp message to %(number)s queued: it is on its way. It "
                 "shows in %(partner)s's chatter once sent.",
-                number=message.phone_e164,
+                number=message.phone_e164 or message.whatsapp_bsuid,
                 partner=self.partner_id.display_name,
             ),
             next_action={"type": "ir.actions.act_window_close"},
         )
 
     def _action_send(self):
-        if not self.phone_e164:
+        bsuid = self.partner_id.sudo().whatsapp_bsuid
+        if not self.phone_e164 and not bsuid:
             raise UserError(
                 self.env._(
                     "%(partner)s has no valid mobile or phone number.",
@@ -91,8 +98,11 @@ class WinbackComposer(models.TransientModel):
                 )
             )
         # E.164 with the customer's country, as Odoo's SMS composer does.
-        number = self.partner_id._phone_format(number=self.phone_e164)
-        if not number:
+        # Without a number, the customer's WhatsApp user ID.
+        number = self.phone_e164 and self.partner_id._phone_format(
+            number=self.phone_e164
+        )
+        if self.phone_e164 and not number:
             raise UserError(
                 self.env._(
                     "%(number)s is not a valid phone number for %(partner)s.",
@@ -109,7 +119,7 @@ class WinbackComposer(models.TransientModel):
             )
         if not self.template_id and not (self.body or "").strip():
             raise UserError(self.env._("Write a message first."))
-        self._check_recipient(number)
+        self._check_recipient(number or bsuid)
         Message = self.env["winback.message"].sudo()
         message = Message.create(
             {
@@ -117,7 +127,8 @@ class WinbackComposer(models.TransientModel):
                 "partner_id": self.partner_id.id,
                 "account_id": self.account_id.id,
                 "company_id": self.account_id.company_id.id,
-                "phone_e164": number,
+                "phone_e164": number or False,
+                "whatsapp_bsuid": bsuid or False,
                 "template_id": self.template_id.id,
                 "body": False if self.template_id else self.body.strip(),
                 "state": "queued",
