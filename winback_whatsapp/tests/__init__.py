@@ -15,3 +15,4 @@ from . import test_security_access
 from . import test_enroll_safety
 from . import test_eligibility
 from . import test_webhook_parser
+from . import test_webhook_drain
