@@ -437,6 +437,7 @@ def signed(path, body):
 
 
 def main():
+    global DB, TEMPLATE_DB  # noqa: PLW0603 - one scratch database per run
     ap = argparse.ArgumentParser()
     ap.add_argument("--odoo-src", required=True)
     ap.add_argument("--conf", required=True)
@@ -458,7 +459,15 @@ def main():
         " then lists the databases, on a new PostgreSQL connection, for every"
         " request without a session cookie (every webhook call)",
     )
+    ap.add_argument(
+        "--db",
+        default=DB,
+        help="scratch database (and its template, with _tpl), dropped after",
+    )
     args = ap.parse_args()
+    if not args.db.startswith("winback_"):
+        sys.exit("--db must start with winback_")
+    DB, TEMPLATE_DB = args.db, args.db + "_tpl"
     random.seed(42)
     odoo = [args.python, os.path.join(args.odoo_src, "odoo-bin"), "-c", args.conf]
     for db in (DB, TEMPLATE_DB):

@@ -134,8 +134,11 @@ class WinbackWebhookEvent(models.Model):
         env = self.env
 
         def wake():
-            with env.registry.cursor() as cr:
-                self.with_env(env(cr=cr))._wake_processing_cron()
+            try:
+                with env.registry.cursor() as cr:
+                    self.with_env(env(cr=cr))._wake_processing_cron()
+            except Exception:  # noqa: BLE001 - the event is safe, the cron's schedule takes it
+                _logger.warning("WhatsApp webhook: cron not woken", exc_info=True)
 
         env.cr.postcommit.add(wake)
 
@@ -357,7 +360,7 @@ class WinbackWebhookEvent(models.Model):
         An event that holds anything else (a failed status, a value error,
         another account's phone number, a body that cannot be read), or a
         batch that fails, goes the way of every event (``_process``)."""
-        batched = self.browse()
+        batched = []
         statuses = []
         for event in self:
             try:
@@ -379,8 +382,9 @@ class WinbackWebhookEvent(models.Model):
                     break
                 found.extend((event.account_id.id, s) for s in change.statuses)
             else:
-                batched |= event
+                batched.append(event.id)
                 statuses.extend(found)
+        batched = self.browse(batched)
         if batched:
             try:
                 with self.env.cr.savepoint():
