@@ -177,7 +177,12 @@ class WinbackWebhookEvent(models.Model):
         )
         if self.env.cr.fetchone():
             return
+        # At the transaction's exact time, for the next calls' check above.
         cron._trigger(at=now)
+        if now > fields.Datetime.now():
+            # ir.cron notifies the workers of a trigger only when it is not
+            # after the current second, which this one is, by a fraction.
+            self.env.cr.postcommit.add(cron._notifydb)
 
     def _process(self, lock=False):
         events = self
@@ -349,7 +354,7 @@ class WinbackWebhookEvent(models.Model):
         if remaining and done:
             self.env.ref(
                 "winback_whatsapp.ir_cron_winback_webhook_process"
-            ).sudo()._trigger(at=self.env.cr.now())
+            ).sudo()._trigger()
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         return True
 

@@ -406,9 +406,20 @@ class TestWebhookWakeUp(TransactionCase):
                 )
                 return [state for (state,) in cr.fetchall()]
 
-        with patch.object(IrCron, "_notify_progress", webhook_call_at_the_end):
+        notifydb = IrCron._notifydb
+        notified = []
+
+        def notify_the_workers(cron_self):
+            notified.append(cron_self.id)
+            return notifydb(cron_self)
+
+        with (
+            patch.object(IrCron, "_notify_progress", webhook_call_at_the_end),
+            patch.object(IrCron, "_notifydb", notify_the_workers),
+        ):
             self.assertTrue(run_the_cron())
         self.assertEqual(states(), ["done", "pending"])
+        self.assertEqual(notified, [cron_id], "the cron workers are woken up")
         # The cron is due again at once: the worker the call notified runs it.
         self.assertTrue(run_the_cron(), "the late event waits for no schedule")
         self.assertEqual(states(), ["done", "done"])
