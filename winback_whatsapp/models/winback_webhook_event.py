@@ -254,7 +254,13 @@ class WinbackWebhookEvent(models.Model):
         authenticated the call, never one the payload names: a change for
         another phone number is not processed."""
         self.ensure_one()
-        Inbound = self.env["winback.inbound"].sudo()
+        # Activity assignment e-mails go to the mail queue (its cron sends
+        # them) instead of being sent while the replies wait.
+        Inbound = (
+            self.env["winback.inbound"]
+            .sudo()
+            .with_context(mail_notify_force_send=False)
+        )
         Preference = self.env["winback.preference"].sudo()
         Status = self.env["winback.status"].sudo()
         account = self.account_id
