@@ -9,10 +9,22 @@ earlier calls) while the cron processes them, and checks the database:
 every unique inbound message stored once, one chatter message each, every
 event processed.
 
+Then, on the same server and its one cron worker, at campaign volume:
+queues --statuses status-only events (one sent/delivered/read status each,
+over --status-messages outbound messages) and times the cron working them
+off, against the floor of one bare SQL UPDATE ... FROM (VALUES ...) of the
+same statuses; queues --replies replies and times them (chatter posts and
+activities included); then queues the statuses again and, while the cron
+works them off, posts --late-replies signed replies and times each from its
+200 answer to its chatter post.
+
 Prints:
   bench webhook events=.. ok=.. rps=.. p50_ms=.. p99_ms=.. lost=.. duplicates=..
   bench webhook_floor route=/web/health ... webhook_p50_ratio=..
   bench webhook_processing ... drain_after_load_s=..
+  bench webhook_drain statuses=.. statuses_per_s=.. floor_statuses_per_s=..
+      replies=.. replies_per_s=.. queued_statuses=.. late_replies=..
+      reply_p50_s=.. reply_p99_s=.. statuses_left_after_replies=..
 """
 
 import argparse
@@ -27,6 +39,9 @@ import subprocess
 import sys
 import threading
 import time
+
+import psycopg2
+from psycopg2.extras import execute_values
 
 TEMPLATE_DB = "winback_bench_webhook_tpl"
 DB = "winback_bench_webhook"
@@ -48,8 +63,17 @@ env['winback.message'].create([
       'partner_id': e.partner_id.id, 'account_id': account.id,
       'phone_e164': e.phone_e164, 'wamid': 'wamid.OUT%d' % i}}
     for i, e in enumerate(enrolls)])
+env.cr.execute('''
+    INSERT INTO winback_message (direction, state, account_id, company_id, partner_id,
+                                 phone_e164, wamid, sent_at, create_date, write_date)
+    SELECT 'outbound', 'sent', %s, %s, %s, '+393300000000', 'wamid.ST' || i,
+           now() at time zone 'UTC', now() at time zone 'UTC', now() at time zone 'UTC'
+      FROM generate_series(0, %s - 1) i''',
+    [account.id, account.company_id.id, partners[0].id, {status_messages}])
 env.cr.commit()
 print('KEY=' + account.sudo().webhook_key)
+print('ACCOUNT=%d' % account.id)
+print('CRON=%d' % env.ref('winback_whatsapp.ir_cron_winback_webhook_process').id)
 """
 
 RETRY = """
@@ -58,6 +82,242 @@ env['winback.webhook.event'].search([('state', '!=', 'done')]).write(
 env['winback.webhook.event']._cron_process(batch_size=100000)
 env.cr.commit()
 """
+
+
+def value(field="messages", **parts):
+    parts.setdefault(
+        "metadata", {"display_phone_number": "15550000000", "phone_number_id": PNID}
+    )
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "WABA",
+                    "changes": [
+                        {
+                            "field": field,
+                            "value": {"messaging_product": "whatsapp", **parts},
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
+def status_bodies(n_statuses, n_messages):
+    """Statuses as a campaign brings them: sent, delivered and read of each
+    message, a few out of order, one per call."""
+    now = int(time.time())
+    bodies = []
+    for i in range(n_statuses):
+        message, step = i % n_messages, (i // n_messages) % 3
+        status = ["sent", "delivered", "read"][step]
+        if i % 50 == 7:  # late: arrives after the one that follows it
+            status = "sent"
+        bodies.append(
+            (
+                "wamid.ST%d" % message,
+                status,
+                value(
+                    statuses=[
+                        {
+                            "id": "wamid.ST%d" % message,
+                            "status": status,
+                            "timestamp": str(now + step),
+                            "recipient_id": "393300000000",
+                            "biz_opaque_callback_data": "winback:0",
+                        }
+                    ]
+                ),
+            )
+        )
+    return bodies
+
+
+def reply_body(tag, i, n_partners):
+    p = i % n_partners
+    number = "3933%08d" % p
+    return value(
+        contacts=[{"profile": {"name": "Bench"}, "wa_id": number}],
+        messages=[
+            {
+                "from": number,
+                "id": "wamid.%s%d" % (tag, i),
+                "timestamp": str(int(time.time())),
+                "type": "text",
+                "text": {"body": "bench %s reply %d" % (tag, i)},
+                "context": {"from": "15550000000", "id": "wamid.OUT%d" % p},
+            }
+        ],
+    )
+
+
+def queue(db, account, bodies, status_only):
+    """Store pending events as the webhook does, all at once."""
+    with psycopg2.connect(dbname=db) as conn, conn.cursor() as cr:
+        execute_values(
+            cr,
+            f"""
+            INSERT INTO winback_webhook_event
+                   (account_id, company_id, raw_body, state, attempts, status_only,
+                    create_date, write_date)
+            SELECT a.id, a.company_id, v.body, 'pending', 0, {bool(status_only)},
+                   now() at time zone 'UTC', now() at time zone 'UTC'
+              FROM (VALUES %s) v (body)
+              JOIN winback_account a ON a.id = {int(account)}
+            """,
+            [(body,) for body in bodies],
+            page_size=5000,
+        )
+    conn.close()
+
+
+def wake(db, cron):
+    """What ir.cron._trigger does: a due trigger, then a notification."""
+    psql(
+        db,
+        "INSERT INTO ir_cron_trigger (cron_id, call_at) VALUES"
+        " (%d, now() at time zone 'UTC')" % int(cron),
+    )
+    psql("postgres", f"SELECT pg_notify('cron_trigger', '{db}')")
+
+
+def pending(db):
+    return int(
+        psql(
+            db,
+            "SELECT count(*) FROM winback_webhook_event WHERE state = 'pending'",
+        )
+    )
+
+
+def drain(db, timeout=900, poll=0.2):
+    """Seconds until no event is pending."""
+    t0 = time.perf_counter()
+    while pending(db) and time.perf_counter() - t0 < timeout:
+        time.sleep(poll)
+    return time.perf_counter() - t0
+
+
+def status_floor(db, account, statuses):
+    """One bare UPDATE ... FROM (VALUES ...) of the same statuses: no rank,
+    no parsing, no event to mark."""
+    conn = psycopg2.connect(dbname=db)
+    try:
+        with conn.cursor() as cr:
+            t0 = time.perf_counter()
+            execute_values(
+                cr,
+                """
+                UPDATE winback_message m
+                   SET state = v.status,
+                       delivered_at = now() at time zone 'UTC',
+                       write_date = now() at time zone 'UTC'
+                  FROM (VALUES %%s) v (wamid, status)
+                 WHERE m.account_id = %d AND m.wamid = v.wamid
+                """
+                % int(account),
+                [(wamid, status) for wamid, status, _body in statuses],
+                page_size=len(statuses),
+            )
+            conn.commit()
+            return time.perf_counter() - t0
+    finally:
+        conn.close()
+
+
+def campaign_drain(args, port, path, account, cron):
+    """The figures of issue 13 section 4, on the running server."""
+    statuses = status_bodies(args.statuses, args.status_messages)
+    # Statuses: queued at once, worked off by the one cron worker.
+    queue(DB, account, [body for _w, _s, body in statuses], True)
+    wake(DB, cron)
+    statuses_s = drain(DB)
+    psql(
+        DB,
+        "UPDATE winback_message SET state = 'sent', delivered_at = NULL,"
+        " read_at = NULL WHERE wamid LIKE 'wamid.ST%'",
+    )
+    floor_s = status_floor(DB, account, statuses)
+    # Replies: chatter posts and activities.
+    queue(
+        DB,
+        account,
+        [reply_body("QR", i, args.partners) for i in range(args.replies)],
+        False,
+    )
+    wake(DB, cron)
+    replies_s = drain(DB)
+    # A reply while the statuses of a campaign are queued.
+    psql(
+        DB,
+        "UPDATE winback_message SET state = 'sent', delivered_at = NULL,"
+        " read_at = NULL WHERE wamid LIKE 'wamid.ST%'",
+    )
+    queue(DB, account, [body for _w, _s, body in statuses], True)
+    wake(DB, cron)
+    answered, seen, lock = {}, {}, threading.Lock()
+    stop = threading.Event()
+
+    def watch():
+        conn = psycopg2.connect(dbname=DB)
+        conn.autocommit = True
+        with conn.cursor() as cr:
+            while not stop.is_set():
+                cr.execute(
+                    "SELECT substring(body from 'bench LR reply ([0-9]+)')"
+                    "  FROM mail_message WHERE model = 'res.partner'"
+                    "   AND body LIKE '%%bench LR reply %%'"
+                )
+                now = time.perf_counter()
+                with lock:
+                    for (i,) in cr.fetchall():
+                        seen.setdefault(int(i), now)
+                time.sleep(0.02)
+        conn.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for i in range(args.late_replies):
+        _m, p, b, h = signed(path, reply_body("LR", i, args.partners).encode())
+        conn.request("POST", p, body=b, headers=h)
+        resp = conn.getresponse()
+        resp.read()
+        with lock:
+            answered[i] = time.perf_counter()
+        time.sleep(args.late_reply_gap)
+    left = pending(DB)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 120:
+        with lock:
+            if len(seen) >= len(answered):
+                break
+        time.sleep(0.1)
+    stop.set()
+    watcher.join()
+    drain(DB)
+    waits = sorted(max(0.0, seen.get(i, float("inf")) - answered[i]) for i in answered)
+    return (
+        "bench webhook_drain statuses=%d statuses_per_s=%.0f"
+        " floor_statuses_per_s=%.0f replies=%d replies_per_s=%.1f"
+        " queued_statuses=%d late_replies=%d reply_p50_s=%.2f reply_p99_s=%.2f"
+        " statuses_left_after_replies=%d"
+        % (
+            args.statuses,
+            args.statuses / statuses_s,
+            args.statuses / floor_s,
+            args.replies,
+            args.replies / replies_s,
+            args.statuses,
+            len(waits),
+            pct(waits, 0.5),
+            pct(waits, 0.99),
+            left,
+        )
+    )
 
 
 def run(cmd, **kw):
@@ -177,6 +437,7 @@ def signed(path, body):
 
 
 def main():
+    global DB, TEMPLATE_DB  # noqa: PLW0603 - one scratch database per run
     ap = argparse.ArgumentParser()
     ap.add_argument("--odoo-src", required=True)
     ap.add_argument("--conf", required=True)
@@ -186,6 +447,11 @@ def main():
     ap.add_argument("--partners", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--cron-threads", type=int, default=1)
+    ap.add_argument("--statuses", type=int, default=20000)
+    ap.add_argument("--status-messages", type=int, default=10000)
+    ap.add_argument("--replies", type=int, default=1000)
+    ap.add_argument("--late-replies", type=int, default=100)
+    ap.add_argument("--late-reply-gap", type=float, default=0.1)
     ap.add_argument(
         "--dbfilter",
         action="store_true",
@@ -193,7 +459,15 @@ def main():
         " then lists the databases, on a new PostgreSQL connection, for every"
         " request without a session cookie (every webhook call)",
     )
+    ap.add_argument(
+        "--db",
+        default=DB,
+        help="scratch database (and its template, with _tpl), dropped after",
+    )
     args = ap.parse_args()
+    if not args.db.startswith("winback_"):
+        sys.exit("--db must start with winback_")
+    DB, TEMPLATE_DB = args.db, args.db + "_tpl"
     random.seed(42)
     odoo = [args.python, os.path.join(args.odoo_src, "odoo-bin"), "-c", args.conf]
     for db in (DB, TEMPLATE_DB):
@@ -216,9 +490,17 @@ def main():
         )
         run(["createdb", "-T", TEMPLATE_DB, DB])
         out = odoo_shell(
-            args, DB, SETUP.format(pnid=PNID, secret=SECRET, partners=args.partners)
+            args,
+            DB,
+            SETUP.format(
+                pnid=PNID,
+                secret=SECRET,
+                partners=args.partners,
+                status_messages=args.status_messages,
+            ),
         )
-        key = [line for line in out.splitlines() if line.startswith("KEY=")][0][4:]
+        found = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        key, account, cron = found["KEY"], found["ACCOUNT"], found["CRON"]
         port = free_port()
         server = subprocess.Popen(
             odoo
@@ -284,6 +566,9 @@ def main():
                 break
             time.sleep(1)
         processing = time.perf_counter() - t1
+        drain_line = None
+        if args.cron_threads and args.statuses:
+            drain_line = campaign_drain(args, port, path, account, cron)
         server.terminate()
         server.wait(30)
         server = None
@@ -364,6 +649,8 @@ def main():
                 args.dbfilter,
             )
         )
+        if drain_line:
+            print(drain_line)
     finally:
         if server:
             server.kill()

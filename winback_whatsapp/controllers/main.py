@@ -7,6 +7,8 @@ from odoo import http
 from odoo.http import request
 from odoo.tools import consteq
 
+from ..tools.webhook_parser import is_status_only
+
 _logger = logging.getLogger(__name__)
 
 # Meta's calls are a few KiB (a batch of statuses a few tens): anything
@@ -92,10 +94,11 @@ class WinbackWebhookController(http.Controller):
         if not isinstance(payload, dict):
             return self._plain("Malformed JSON", 400)
         Event = request.env["winback.webhook.event"].sudo()
-        Event._store(account, text)
+        # Calls with statuses only wait behind replies and preferences.
+        Event._store(account, text, status_only=is_status_only(payload))
         # The processing cron runs once the event is committed: the response
         # never waits on it, and what fails stays in the table for retries.
-        Event._wake_processing_cron()
+        Event._wake_after_commit()
         return self._plain("OK", 200)
 
     def _read_body(self):

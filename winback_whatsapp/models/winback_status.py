@@ -2,8 +2,9 @@ import logging
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
-from ..tools.webhook_parser import MetaError
+from ..tools.webhook_parser import BATCH_STATUSES, MetaError
 from ..tools.whatsapp_api import (
     FAIL,
     OPT_OUT,
@@ -122,6 +123,153 @@ class WinbackStatus(models.AbstractModel):
             # Reconciles a message left in 'sending' by a crashed sender.
             message.enrollment_id._on_message_sent(message)
         return True
+
+    @api.model
+    def _apply_statuses(self, statuses):
+        """Apply many sent, delivered and read statuses at once, with exactly
+        the result of ``_apply_status`` called on each in turn.
+
+        ``statuses``: ``(account id, StatusEvent)`` pairs in the order they
+        came, each with a wamid and a status of ``BATCH_STATUSES`` (failed
+        statuses take ``_apply_status``: their error policies act one by
+        one). Statuses of one message are folded here into the highest rank
+        and the time of the first status of each rank, then one monotonic
+        ``UPDATE ... FROM (VALUES ...)`` applies them: matched on the wamid,
+        else on the callback data ``winback:<id>`` (which also gives the
+        message its wamid), only to open messages of a lower rank, filling
+        each time the way the statuses one by one would have (a first
+        status fills ``sent_at``, the first of rank delivered or read
+        ``delivered_at``, the read one ``read_at``). Messages left in
+        "sending" are settled: their enrollments move on. Returns the
+        number of messages changed."""
+        if not statuses:
+            return 0
+        now = fields.Datetime.now()
+        groups = {}
+        for order, (account_id, event) in enumerate(statuses):
+            if event.status not in BATCH_STATUSES or not event.wamid:
+                raise ValueError(f"status {event.status} of {event.wamid} not batched")
+            rank = STATUS_RANK[event.status]
+            group = groups.setdefault(
+                (account_id, event.wamid),
+                {"order": order, "opaque": None, "rank": 0, "at": [None] * 4},
+            )
+            if group["opaque"] is None:
+                group["opaque"] = self._opaque_message_id(
+                    event.biz_opaque_callback_data
+                )
+            group["rank"] = max(group["rank"], rank)
+            for reached in range(1, rank + 1):  # the first time of each rank
+                group["at"][reached] = group["at"][reached] or event.timestamp or now
+        values = SQL(", ").join(
+            SQL(
+                "(%s::int, %s::int, %s::varchar, %s::int, %s::int,"
+                " %s::timestamp, %s::timestamp, %s::timestamp)",
+                group["order"],
+                account_id,
+                wamid,
+                group["opaque"],
+                group["rank"],
+                *group["at"][1:],
+            )
+            for (account_id, wamid), group in groups.items()
+        )
+        rank_of = SQL(
+            "(CASE %s WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2"
+            " WHEN 'read' THEN 3 ELSE 0 END)",
+            SQL.identifier("old", "state"),
+        )
+        applies = SQL(
+            "(old.state IN ('queued', 'sending', 'sent', 'delivered')"
+            " AND %s < r.max_rank)",
+            rank_of,
+        )
+        self.env["winback.message"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH v (ord, account_id, wamid, opaque_id, max_rank, at1, at2, at3)
+                  AS (VALUES %(values)s),
+                r AS (
+                    SELECT DISTINCT ON (COALESCE(w.id, o.id))
+                           COALESCE(w.id, o.id) AS message_id,
+                           v.wamid, v.max_rank, v.at1, v.at2, v.at3
+                      FROM v
+                 LEFT JOIN winback_message w
+                        ON w.account_id = v.account_id AND w.wamid = v.wamid
+                 LEFT JOIN winback_message o
+                        ON w.id IS NULL AND o.id = v.opaque_id
+                       AND o.direction = 'outbound'
+                       AND o.account_id = v.account_id
+                     WHERE COALESCE(w.id, o.id) IS NOT NULL
+                  ORDER BY COALESCE(w.id, o.id), v.ord
+                )
+                UPDATE winback_message m
+                   SET wamid = COALESCE(old.wamid, r.wamid),
+                       state = CASE WHEN %(applies)s
+                               THEN (ARRAY['sent', 'delivered', 'read'])[r.max_rank]
+                                    ELSE old.state END,
+                       error_code = CASE
+                           WHEN %(applies)s AND old.state IN ('queued', 'sending')
+                           THEN NULL ELSE old.error_code END,
+                       error_message = CASE
+                           WHEN %(applies)s AND old.state IN ('queued', 'sending')
+                           THEN NULL ELSE old.error_message END,
+                       sent_at = CASE WHEN %(applies)s
+                           THEN COALESCE(old.sent_at, CASE %(rank)s
+                                WHEN 0 THEN r.at1 WHEN 1 THEN r.at2 ELSE r.at3 END)
+                           ELSE old.sent_at END,
+                       delivered_at = CASE WHEN %(applies)s AND r.max_rank >= 2
+                           THEN COALESCE(old.delivered_at, CASE WHEN %(rank)s <= 1
+                                THEN r.at2 ELSE r.at3 END)
+                           ELSE old.delivered_at END,
+                       read_at = CASE WHEN %(applies)s AND r.max_rank = 3
+                           THEN r.at3 ELSE old.read_at END,
+                       write_uid = %(uid)s,
+                       write_date = %(now)s
+                  FROM r
+                  JOIN winback_message old ON old.id = r.message_id
+                 WHERE m.id = r.message_id
+                   AND (%(applies)s OR (old.wamid IS NULL AND r.wamid IS NOT NULL))
+             RETURNING m.id, %(applies)s AND old.state IN ('queued', 'sending'),
+                       m.enrollment_id, %(applies)s
+                """,
+                values=values,
+                applies=applies,
+                rank=rank_of,
+                uid=self.env.uid,
+                now=now,
+            )
+        )
+        rows = self.env.cr.fetchall()
+        self.env["winback.message"].invalidate_model()
+        unsent = self.env["winback.message"].browse(
+            message_id
+            for message_id, was_unsent, enrollment, _changed in rows
+            if was_unsent and enrollment
+        )
+        if unsent:
+            # Reconciles messages left in 'sending' by a crashed sender.
+            self.env["winback.enrollment"]._on_message_sent(unsent)
+        changed = sum(1 for row in rows if row[3])
+        if len(groups) > changed:
+            _logger.info(
+                "WhatsApp statuses of %s messages unknown, settled or already past",
+                len(groups) - changed,
+            )
+        return changed
+
+    @api.model
+    def _opaque_message_id(self, opaque):
+        """The message id the callback data ``winback:<id>`` names, or None."""
+        opaque = opaque or ""
+        if not opaque.startswith(OPAQUE_PREFIX):
+            return None
+        try:
+            message_id = int(opaque[len(OPAQUE_PREFIX) :])
+        except ValueError:
+            return None
+        return message_id if 0 < message_id < 2**31 else None
 
     @api.model
     def _apply_send_error(self, message, error):

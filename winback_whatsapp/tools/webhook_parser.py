@@ -859,3 +859,36 @@ def parse_signal_change(field, value, waba_id=None):
         waba_id=_str(waba_info.get("waba_id")) or waba_id,
         signals=(SIGNAL_PARSERS[field](value),),
     )
+
+
+# Statuses the webhook event model applies set-based, after everything else.
+BATCH_STATUSES = ("sent", "delivered", "read")
+_STATUS_ONLY_KEYS = {"messaging_product", "metadata", "statuses", "contacts"}
+
+
+def is_status_only(payload):
+    """Whether a webhook call holds nothing but sent, delivered and read
+    statuses: no message, preference, failed status or error.
+
+    A cheap look at the raw JSON, made when the call is stored: such calls
+    wait behind replies, preferences and failures (which keep the order
+    they came in). Anything else, a shape this does not know included, is
+    not status-only."""
+    try:
+        changes = [change for entry in payload["entry"] for change in entry["changes"]]
+        if not changes:
+            return False
+        for change in changes:
+            value = change["value"]
+            statuses = value["statuses"]
+            if (
+                change.get("field") != "messages"
+                or set(value) - _STATUS_ONLY_KEYS
+                or not isinstance(statuses, list)
+                or not statuses
+                or any(status["status"] not in BATCH_STATUSES for status in statuses)
+            ):
+                return False
+    except (KeyError, TypeError, AttributeError):
+        return False
+    return True
