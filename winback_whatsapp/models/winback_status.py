@@ -125,6 +125,35 @@ class WinbackStatus(models.AbstractModel):
         return True
 
     @api.model
+    def _learn_user_ids(self, learned):
+        """Statuses that named a number and the customer's WhatsApp user ID
+        together (``{(account id, wamid): user ID}``): the user ID is kept on
+        the customers who have none yet, as ``_apply_status`` does, for the
+        day they hide their number."""
+        if not learned:
+            return
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT m.partner_id, v.bsuid
+                  FROM (VALUES %s) AS v(account_id, wamid, bsuid)
+                  JOIN winback_message m
+                    ON m.account_id = v.account_id AND m.wamid = v.wamid
+                  JOIN res_partner p ON p.id = m.partner_id
+                 WHERE p.whatsapp_bsuid IS NULL
+                """,
+                SQL(", ").join(
+                    SQL("(%s::int, %s::varchar, %s::varchar)", *key, bsuid)
+                    for key, bsuid in learned.items()
+                ),
+            )
+        )
+        for partner_id, bsuid in self.env.cr.fetchall():
+            partner = self.env["res.partner"].browse(partner_id)
+            if not partner.whatsapp_bsuid:
+                partner._winback_record_bsuid(bsuid)
+
+    @api.model
     def _apply_statuses(self, statuses):
         """Apply many sent, delivered and read statuses at once, with exactly
         the result of ``_apply_status`` called on each in turn.
@@ -146,6 +175,7 @@ class WinbackStatus(models.AbstractModel):
             return 0
         now = fields.Datetime.now()
         groups = {}
+        learned = {}  # (account id, wamid): the customer's WhatsApp user ID
         for order, (account_id, event) in enumerate(statuses):
             if event.status not in BATCH_STATUSES or not event.wamid:
                 raise ValueError(f"status {event.status} of {event.wamid} not batched")
@@ -159,6 +189,8 @@ class WinbackStatus(models.AbstractModel):
                     event.biz_opaque_callback_data
                 )
             group["rank"] = max(group["rank"], rank)
+            if event.recipient_user_id and event.recipient_id:
+                learned[(account_id, event.wamid)] = event.recipient_user_id
             for reached in range(1, rank + 1):  # the first time of each rank
                 group["at"][reached] = group["at"][reached] or event.timestamp or now
         values = SQL(", ").join(
@@ -251,6 +283,7 @@ class WinbackStatus(models.AbstractModel):
         if unsent:
             # Reconciles messages left in 'sending' by a crashed sender.
             self.env["winback.enrollment"]._on_message_sent(unsent)
+        self._learn_user_ids(learned)
         changed = sum(1 for row in rows if row[3])
         if len(groups) > changed:
             _logger.info(
