@@ -1,3 +1,6 @@
+import hashlib
+import hmac
+import json
 from datetime import datetime, time, timedelta
 
 from odoo import api, fields, models
@@ -29,6 +32,27 @@ def run_job(case, model, method, *args, **kwargs):
             registry.leave_test_mode()
     case.env.invalidate_all()
     return result
+
+
+def post_webhook(case, url, payload, secret, process=True):
+    """A webhook call as Meta makes it, over real HTTP: the JSON body signed
+    with the app secret (``X-Hub-Signature-256``), answered 200; then, unless
+    ``process`` is False, a run of the processing cron the call wakes (in a
+    cursor of its own, as ir.cron runs it). Returns the response."""
+    body = json.dumps(payload).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    response = case.url_open(
+        url,
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": "sha256=" + digest,
+        },
+    )
+    case.assertEqual(response.status_code, 200)
+    if process:
+        run_job(case, "winback.webhook.event", "_cron_process")
+    return response
 
 
 class WinbackCase(TransactionCase):

@@ -2,9 +2,6 @@
 (BSUID), over real HTTP with signed payloads, as Meta sends them
 (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids)."""
 
-import hashlib
-import hmac
-import json
 from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -15,7 +12,7 @@ from odoo.tests import BaseCase, HttpCase, tagged
 from ..tools import webhook_simulator as simulator
 from ..tools.webhook_parser import parse_payload
 from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID, CloudApiStub
-from .common import run_job
+from .common import post_webhook, run_job
 
 SECRET = "test-app-secret"
 PNID = PHONE_NUMBER_ID
@@ -99,19 +96,7 @@ class TestWebhookBsuid(HttpCase):
     def _post(self, payload):
         """A signed POST, as Meta makes it, then a run of the processing
         cron (in a cursor of its own, as ir.cron runs it)."""
-        body = json.dumps(payload).encode()
-        digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        response = self.url_open(
-            self.url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Hub-Signature-256": "sha256=" + digest,
-            },
-        )
-        self.assertEqual(response.status_code, 200)
-        run_job(self, "winback.webhook.event", "_cron_process")
-        return response
+        return post_webhook(self, self.url, payload, SECRET)
 
     def _value(self, field="messages", **value):
         value.setdefault("metadata", simulator.metadata(PNID, "15550001111"))

@@ -1,5 +1,3 @@
-import hashlib
-import hmac
 import json
 from datetime import datetime, timedelta
 from unittest.mock import patch
@@ -9,7 +7,7 @@ from odoo.tests import HttpCase, TransactionCase, tagged
 
 from ..tools import webhook_simulator as simulator
 from ..tools.webhook_parser import is_status_only, parse_payload
-from .common import run_job
+from .common import post_webhook, run_job
 
 SECRET = "drain-app-secret"
 PNID = "106540352299001"
@@ -81,20 +79,7 @@ class TestWebhookDrain(HttpCase):
     def _post(self, payload, process=True):
         """A signed POST as Meta makes it; then, unless told otherwise, a
         run of the processing cron (in a cursor of its own, as ir.cron)."""
-        body = json.dumps(payload).encode()
-        digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        response = self.url_open(
-            self.url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Hub-Signature-256": "sha256=" + digest,
-            },
-        )
-        self.assertEqual(response.status_code, 200)
-        if process:
-            run_job(self, "winback.webhook.event", "_cron_process")
-        return response
+        return post_webhook(self, self.url, payload, SECRET, process=process)
 
     def _statuses(self, *statuses, pnid=PNID):
         return simulator.envelope(

@@ -1,7 +1,5 @@
 import base64
 import hashlib
-import hmac
-import json
 import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -16,7 +14,7 @@ from ..tools.api_host import allowed_media_url
 from ..tools.media import check_content, safe_filename, sha256_matches
 from ..tools.webhook_parser import parse_payload
 from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, CloudApiStub
-from .common import run_job
+from .common import post_webhook, run_job
 
 SECRET = "media-app-secret"
 CUSTOMER = "393331234567"
@@ -108,18 +106,7 @@ class TestWebhookMedia(HttpCase):
             1767225600,
             profile_name="Mario",
         )
-        body = json.dumps(payload).encode()
-        digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        response = self.url_open(
-            self.url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Hub-Signature-256": "sha256=" + digest,
-            },
-        )
-        self.assertEqual(response.status_code, 200)
-        run_job(self, "winback.webhook.event", "_cron_process")
+        post_webhook(self, self.url, payload, SECRET)
         return self.env["winback.message"].search([("wamid", "=", wamid)])
 
     def _download(self):

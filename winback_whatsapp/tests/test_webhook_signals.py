@@ -2,8 +2,6 @@
 template status and quality, the number's quality, account updates and the
 messaging limit; a field Win-back does not use; another WABA's change."""
 
-import hashlib
-import hmac
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +16,7 @@ from ..tools.webhook_parser import (
     TemplateStatusEvent,
     parse_payload,
 )
-from .common import run_job
+from .common import post_webhook, run_job
 
 SECRET = "signals-app-secret"
 PNID = "106540352242922"
@@ -269,18 +267,7 @@ class TestWebhookSignals(HttpCase):
     def _post(self, payload):
         """A signed POST, as Meta makes it, then a run of the processing
         cron (as ir.cron runs it). Returns the stored event."""
-        body = json.dumps(payload).encode()
-        digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        response = self.url_open(
-            self.url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Hub-Signature-256": "sha256=" + digest,
-            },
-        )
-        self.assertEqual(response.status_code, 200)
-        run_job(self, "winback.webhook.event", "_cron_process")
+        post_webhook(self, self.url, payload, SECRET)
         return self.env["winback.webhook.event"].search(
             [("account_id", "=", self.account.id)], order="id desc", limit=1
         )
