@@ -2,9 +2,12 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, time, timedelta
+from urllib.parse import urlsplit
 
 from odoo import api, fields, models
 from odoo.tests import TransactionCase
+
+from .cloud_api_stub import CloudApiStub
 
 
 def run_job(case, model, method, *args, **kwargs):
@@ -32,6 +35,18 @@ def run_job(case, model, method, *args, **kwargs):
             registry.leave_test_mode()
     case.env.invalidate_all()
     return result
+
+
+def start_cloud_api_stub(cls):
+    """Meta's Cloud API played by a local server, for the test class; the
+    local server is not Meta, so a system administrator lists it as an
+    allowed API host. Returns the stub."""
+    stub = CloudApiStub().start()
+    cls.addClassCleanup(stub.stop)
+    cls.env["ir.config_parameter"].set_param(
+        "winback_whatsapp.api_host_allowlist", urlsplit(stub.base_url).netloc
+    )
+    return stub
 
 
 def post_webhook(case, url, payload, secret, process=True):

@@ -2,7 +2,6 @@ import json
 import threading
 from datetime import datetime, timedelta
 from unittest.mock import patch
-from urllib.parse import urlsplit
 
 import psycopg2
 import requests
@@ -28,8 +27,8 @@ from odoo.addons.winback_whatsapp.tools.whatsapp_api import (
     error_policy,
 )
 
-from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID, CloudApiStub
-from .common import WinbackCase, run_job
+from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID
+from .common import WinbackCase, run_job, start_cloud_api_stub
 
 
 class Killed(Exception):
@@ -43,12 +42,7 @@ class WinbackSendCase(WinbackCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.stub = CloudApiStub().start()
-        cls.addClassCleanup(cls.stub.stop)
-        # The local server is not Meta: a system administrator lists it.
-        cls.env["ir.config_parameter"].set_param(
-            "winback_whatsapp.api_host_allowlist", urlsplit(cls.stub.base_url).netloc
-        )
+        cls.stub = start_cloud_api_stub(cls)
         cls.account = cls.env["winback.account"].create(
             {
                 "name": "Shop WhatsApp",

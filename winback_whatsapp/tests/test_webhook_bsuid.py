@@ -3,7 +3,6 @@
 (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids)."""
 
 from datetime import datetime, time, timedelta, timezone
-from urllib.parse import urlsplit
 
 from odoo import fields
 from odoo.exceptions import AccessError
@@ -11,8 +10,8 @@ from odoo.tests import BaseCase, HttpCase, tagged
 
 from ..tools import webhook_simulator as simulator
 from ..tools.webhook_parser import parse_payload
-from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID, CloudApiStub
-from .common import post_webhook, run_job
+from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, WABA_ID
+from .common import post_webhook, run_job, start_cloud_api_stub
 
 SECRET = "test-app-secret"
 PNID = PHONE_NUMBER_ID
@@ -27,11 +26,7 @@ class TestWebhookBsuid(HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         # Meta's Cloud API, played by a local server that checks every send.
-        cls.stub = CloudApiStub().start()
-        cls.addClassCleanup(cls.stub.stop)
-        cls.env["ir.config_parameter"].set_param(
-            "winback_whatsapp.api_host_allowlist", urlsplit(cls.stub.base_url).netloc
-        )
+        cls.stub = start_cloud_api_stub(cls)
         cls.env.company.partner_id.tz = "UTC"
         cls.account = cls.env["winback.account"].create(
             {

@@ -2,7 +2,6 @@ import base64
 import hashlib
 import logging
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from odoo import fields
 from odoo.exceptions import AccessError
@@ -13,8 +12,8 @@ from ..tools import webhook_simulator as simulator
 from ..tools.api_host import allowed_media_url
 from ..tools.media import check_content, safe_filename, sha256_matches
 from ..tools.webhook_parser import parse_payload
-from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN, CloudApiStub
-from .common import post_webhook, run_job
+from .cloud_api_stub import PHONE_NUMBER_ID, TOKEN
+from .common import post_webhook, run_job, start_cloud_api_stub
 
 SECRET = "media-app-secret"
 CUSTOMER = "393331234567"
@@ -65,11 +64,7 @@ class TestWebhookMedia(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.stub = CloudApiStub().start()
-        cls.addClassCleanup(cls.stub.stop)
-        cls.env["ir.config_parameter"].set_param(
-            "winback_whatsapp.api_host_allowlist", urlsplit(cls.stub.base_url).netloc
-        )
+        cls.stub = start_cloud_api_stub(cls)
         cls.account = cls.env["winback.account"].create(
             {
                 "name": "Media number",
