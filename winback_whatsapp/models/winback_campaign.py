@@ -360,7 +360,8 @@ class WinbackCampaign(models.Model):
 
     def _start_notification(self, counts):
         nobody = self.filtered(lambda c: not counts[c.id].get("eligible"))
-        reload = {"type": "ir.actions.client", "tag": "soft_reload"}
+        # Closing the notification reloads the form, which shows the progress.
+        reload = {"type": "ir.actions.act_window_close"}
         if nobody:
             return {
                 "type": "ir.actions.client",

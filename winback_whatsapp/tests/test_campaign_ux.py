@@ -4,14 +4,16 @@ and the campaign editor (template names, one-line previews, steps locked
 while the campaign runs)."""
 
 import ast
+from datetime import timedelta
 
 from lxml import etree
 
+from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import file_open
 
-from .common import WinbackReportCase
+from .common import WinbackReportCase, run_job
 from .test_send import WinbackSendCase
 from .test_views import specification
 
@@ -328,3 +330,60 @@ class TestCampaignStart(WinbackSendCase):
         campaign.action_pause()
         step.write({"delay_days": 5})
         self.assertEqual(step.delay_days, 5)
+
+
+@tagged("post_install", "-at_install")
+class TestCampaignProgressTour(HttpCase):
+    def test_campaign_progress_tour(self):
+        """In a real browser: create a campaign from the kanban, start it and
+        see the progress; the segments list shows the tags."""
+        account = self.env["winback.account"].create({"name": "Progress account"})
+        Template = self.env["winback.template"]
+        for name, body in [
+            ("winback_tour_hello", "Hi {{1}}, spring is here: come and see."),
+            ("winback_tour_reminder", "Hi {{1}}, a last reminder."),
+        ]:
+            Template.create(
+                {
+                    "name": name,
+                    "account_id": account.id,
+                    "language": "en",
+                    "status": "approved",
+                    "body": body,
+                    "param_ids": [(0, 0, {"position": 1, "source": "first_name"})],
+                }
+            )
+        customer = self.env["res.partner"].create(
+            {
+                "name": "Giulia Neri",
+                "mobile": "+39 333 765 4321",
+                "country_id": self.env.ref("base.it").id,
+                "winback_consent_date": fields.Datetime.now(),
+                "winback_consent_source": "Shop counter",
+            }
+        )
+        lukewarm = self.env.ref(f"{MODULE}.segment_lukewarm")
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": customer.id,
+                "order_line": [
+                    (0, 0, {"product_id": self.env["product.product"].create(
+                        {"name": "Tour beans", "list_price": 9.0}).id})
+                ],
+            }
+        )  # fmt: skip
+        order.action_confirm()
+        order.date_order = fields.Datetime.now() - timedelta(days=lukewarm.min_days + 5)
+        self.env["winback.segment.recompute"]._recompute_partners(customer)
+        run_job(self, "winback.segment.recompute", "_cron_recompute")
+        self.assertEqual(customer.winback_segment_id, lukewarm)
+        self.start_tour(
+            "/odoo", "winback_whatsapp_campaign_progress_tour", login="admin"
+        )
+        campaign = self.env["winback.campaign"].search([("name", "=", "Spring hello")])
+        self.assertEqual(campaign.state, "running")
+        self.assertEqual(campaign.eligible_count, 1)
+        self.assertEqual(
+            campaign.step_ids.template_id.mapped("name"),
+            ["winback_tour_hello", "winback_tour_reminder"],
+        )
