@@ -332,6 +332,15 @@ class WinbackCampaign(models.Model):
     # CRUD
     # ------------------------------------------------------------
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # A campaign created running (a copy, an import) comes with its
+        # messages: nobody receives them yet, they are not changes.
+        campaigns = super(
+            WinbackCampaign, self.with_context(winback_new_campaign=True)
+        ).create(vals_list)
+        return campaigns.with_env(self.env)
+
     def write(self, vals):
         result = super().write(vals)
         if {"window_start", "window_end", "company_id", *WEEKDAY_FIELDS} & set(vals):
@@ -356,7 +365,16 @@ class WinbackCampaign(models.Model):
         self.write({"state": "running", "last_enroll_date": False})
         counts = self._count_eligible()
         self.env.ref("winback_whatsapp.ir_cron_winback_enroll")._trigger()
-        return self._start_notification(counts)
+        notification = self._start_notification(counts)
+        # The figures read for the notification change as customers enter.
+        self.invalidate_recordset(
+            [
+                name
+                for name, field in self._fields.items()
+                if field.compute == "_compute_stats"
+            ]
+        )
+        return notification
 
     def _start_notification(self, counts):
         nobody = self.filtered(lambda c: not counts[c.id].get("eligible"))
@@ -696,7 +714,8 @@ class WinbackCampaign(models.Model):
     def _check_steps_editable(self):
         """A running campaign's messages are fixed: customers are between two
         steps of them. Its module's data files may still load them."""
-        if self.env.context.get("install_mode"):
+        context = self.env.context
+        if context.get("install_mode") or context.get("winback_new_campaign"):
             return
         running = self.filtered(lambda c: c.state == "running")
         if running:

@@ -387,3 +387,11 @@ class TestCampaignProgressTour(HttpCase):
             campaign.step_ids.template_id.mapped("name"),
             ["winback_tour_hello", "winback_tour_reminder"],
         )
+
+    def test_a_campaign_created_running_keeps_its_steps_locked(self):
+        """A copy made running comes with its messages; afterwards they are
+        locked like any running campaign's."""
+        copy = self.campaign.with_user(self.manager).copy({"state": "running"})
+        self.assertEqual(len(copy.step_ids), 2)
+        with self.assertRaisesRegex(UserError, "Pause the campaign"):
+            copy.step_ids[0].write({"delay_days": 1})
