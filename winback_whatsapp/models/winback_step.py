@@ -71,10 +71,13 @@ class WinbackStep(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
-        campaigns = self.campaign_id
-        if vals.get("campaign_id"):
-            campaigns |= self.env["winback.campaign"].browse(vals["campaign_id"])
-        campaigns._check_steps_editable()
+        # The step's own fields are the message; a related field written
+        # through the step is the campaign's to check.
+        if any(not self._fields[name].related for name in vals):
+            campaigns = self.campaign_id
+            if vals.get("campaign_id"):
+                campaigns |= self.env["winback.campaign"].browse(vals["campaign_id"])
+            campaigns._check_steps_editable()
         return super().write(vals)
 
     def unlink(self):

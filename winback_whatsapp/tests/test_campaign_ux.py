@@ -331,6 +331,14 @@ class TestCampaignStart(WinbackSendCase):
         step.write({"delay_days": 5})
         self.assertEqual(step.delay_days, 5)
 
+    def test_a_campaign_created_running_keeps_its_steps_locked(self):
+        """A copy made running comes with its messages; afterwards they are
+        locked like any running campaign's."""
+        copy = self.campaign.with_user(self.manager).copy({"state": "running"})
+        self.assertEqual(len(copy.step_ids), 2)
+        with self.assertRaisesRegex(UserError, "Pause the campaign"):
+            copy.step_ids[0].write({"delay_days": 1})
+
 
 @tagged("post_install", "-at_install")
 class TestCampaignProgressTour(HttpCase):
@@ -388,10 +396,46 @@ class TestCampaignProgressTour(HttpCase):
             ["winback_tour_hello", "winback_tour_reminder"],
         )
 
-    def test_a_campaign_created_running_keeps_its_steps_locked(self):
-        """A copy made running comes with its messages; afterwards they are
-        locked like any running campaign's."""
-        copy = self.campaign.with_user(self.manager).copy({"state": "running"})
-        self.assertEqual(len(copy.step_ids), 2)
-        with self.assertRaisesRegex(UserError, "Pause the campaign"):
-            copy.step_ids[0].write({"delay_days": 1})
+
+@tagged("post_install", "-at_install")
+class TestRecordedMessages(WinbackReportCase):
+    def test_a_message_recorded_as_sent_shows_its_text(self):
+        """An outbound message recorded as already delivered (the demo data,
+        an import) reads the text its step's template renders for the
+        customer."""
+        template = self.env["winback.template"].create(
+            {
+                "name": "winback_recorded",
+                "account_id": self.account.id,
+                "status": "approved",
+                "body": "Hi {{1}}, spring is here.",
+                "param_ids": [(0, 0, {"position": 1, "source": "first_name"})],
+            }
+        )
+        self.step1.template_id = template
+        enrollment = self._enroll(self.segment_warm, "running")
+        enrollment.partner_id.name = "Giulia Neri"
+        message = self.env["winback.message"].create(
+            {
+                "direction": "outbound",
+                "enrollment_id": enrollment.id,
+                "step_id": self.step1.id,
+                "partner_id": enrollment.partner_id.id,
+                "account_id": self.account.id,
+                "company_id": self.company.id,
+                "state": "delivered",
+            }
+        )
+        self.assertEqual(message.body, "Hi Giulia, spring is here.")
+        self.assertEqual(message.template_id, template)
+        # A queued message gets its text when it is sent, not before.
+        queued = self.env["winback.message"].create(
+            {
+                "direction": "outbound",
+                "step_id": self.step2.id,
+                "partner_id": enrollment.partner_id.id,
+                "account_id": self.account.id,
+                "state": "queued",
+            }
+        )
+        self.assertFalse(queued.body)
