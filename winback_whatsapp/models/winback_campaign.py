@@ -1,6 +1,8 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import html_escape
+from odoo.tools import format_datetime, html_escape
 
 from ..tools.access import check_group
 from ..tools.eligibility import INELIGIBLE_REASONS
@@ -8,6 +10,19 @@ from ..tools.notification import success
 from ..tools.send_window import customer_timezone, send_window
 
 MANAGER = "winback_whatsapp.group_winback_manager"
+# Message states of a message that left: sent, then maybe delivered and read.
+SENT_STATES = ("sent", "delivered", "read")
+# The campaign's figures, each counted on the enrollments ``_stat_domain``
+# selects: the funnel from enrolled to converted, and the holdout group.
+FUNNEL = (
+    "enrolled",
+    "sent",
+    "delivered",
+    "read",
+    "replied",
+    "converted",
+    "holdout",
+)
 WEEKDAY_FIELDS = [
     "window_monday",
     "window_tuesday",
@@ -120,13 +135,75 @@ class WinbackCampaign(models.Model):
         help="Send test sends every message of the campaign to this contact, "
         "and the step previews are rendered for them.",
     )
-    enrolled_count = fields.Integer("Enrolled", compute="_compute_stats")
+    enrolled_count = fields.Integer(
+        "Enrolled",
+        compute="_compute_stats",
+        help="Customers who entered the campaign, outside the holdout group.",
+    )
     holdout_count = fields.Integer("Holdout", compute="_compute_stats")
-    sent_count = fields.Integer("Sent", compute="_compute_stats")
-    replied_count = fields.Integer("Replied", compute="_compute_stats")
-    converted_count = fields.Integer("Converted", compute="_compute_stats")
+    sent_count = fields.Integer(
+        "Sent",
+        compute="_compute_stats",
+        help="Enrolled customers who were sent at least one message.",
+    )
+    delivered_count = fields.Integer(
+        "Delivered",
+        compute="_compute_stats",
+        help="Enrolled customers whose phone received at least one message.",
+    )
+    read_count = fields.Integer(
+        "Read",
+        compute="_compute_stats",
+        help="Enrolled customers who read at least one message.",
+    )
+    replied_count = fields.Integer(
+        "Replied",
+        compute="_compute_stats",
+        help="Enrolled customers who answered, whether they bought afterwards "
+        "or not.",
+    )
+    converted_count = fields.Integer(
+        "Converted",
+        compute="_compute_stats",
+        help="Enrolled customers who bought within the attribution window.",
+    )
     currency_id = fields.Many2one(related="company_id.currency_id")
-    revenue = fields.Monetary(compute="_compute_stats")
+    revenue = fields.Monetary(
+        compute="_compute_stats", help="Revenue of the converted customers."
+    )
+    lift = fields.Float(
+        "Lift (points)",
+        compute="_compute_stats",
+        digits=(16, 1),
+        help="Conversion of the enrolled customers minus conversion of the "
+        "holdout group, in percentage points.",
+    )
+    queued_count = fields.Integer(
+        "Queued",
+        compute="_compute_stats",
+        help="Messages waiting for the send window or for the send cron.",
+    )
+    message_sent_count = fields.Integer(
+        "Messages sent", compute="_compute_stats", help="Messages sent so far."
+    )
+    failed_count = fields.Integer(
+        "Failed", compute="_compute_stats", help="Messages that could not be sent."
+    )
+    next_send_at = fields.Datetime(
+        "Next send",
+        compute="_compute_stats",
+        help="When the next messages go out: the earliest queued message or "
+        "next step of an enrolled customer; for a running campaign nobody "
+        "entered yet, the next opening of the send window after the first "
+        "step's delay.",
+    )
+    eligible_count = fields.Integer(
+        "Eligible",
+        readonly=True,
+        copy=False,
+        help="Customers of the segments who could be enrolled at the last count "
+        "(on start or with Count eligible customers).",
+    )
     preview_html = fields.Html("Eligibility preview", readonly=True, copy=False)
     preview_date = fields.Datetime("Counted on", readonly=True, copy=False)
     last_enroll_date = fields.Date(
@@ -136,39 +213,100 @@ class WinbackCampaign(models.Model):
         help="The daily enroll cron enrolls a running campaign once a day.",
     )
 
+    @api.depends("state", "step_ids.delay_days")
     def _compute_stats(self):
+        """The funnel of each campaign, one grouped query per figure: cheap
+        on a million enrollments, and the smart buttons open exactly the
+        records counted (``_stat_domain``)."""
         Enrollment = self.env["winback.enrollment"]
-        stats = {
-            (campaign.id, state, holdout): (count, revenue)
-            for campaign, state, holdout, count, revenue in Enrollment._read_group(
+        counts = {}
+        for stat in FUNNEL:
+            counts[stat] = dict(
+                Enrollment._read_group(
+                    [("campaign_id", "in", self.ids), *self._stat_domain(stat)],
+                    ["campaign_id"],
+                    ["__count"],
+                )
+            )
+        revenue = dict(
+            Enrollment._read_group(
+                [("campaign_id", "in", self.ids), *self._stat_domain("converted")],
+                ["campaign_id"],
+                ["revenue:sum"],
+            )
+        )
+        # The lift of the Lift over Holdout report, all segments together.
+        lift_rows = {
+            campaign: rest
+            for campaign, *rest in self.env["winback.lift"]._read_group(
                 [("campaign_id", "in", self.ids)],
-                ["campaign_id", "state", "is_holdout"],
-                ["__count", "revenue:sum"],
+                ["campaign_id"],
+                [
+                    "treated_converted:sum",
+                    "treated_count:sum",
+                    "holdout_converted:sum",
+                    "holdout_count:sum",
+                ],
             )
         }
-        sent = dict(
+        messages = {
+            (campaign, state): count
+            for campaign, state, count in self.env["winback.message"]._read_group(
+                [("campaign_id", "in", self.ids), ("direction", "=", "outbound")],
+                ["campaign_id", "state"],
+                ["__count"],
+            )
+        }
+        next_enrollment = dict(
+            Enrollment._read_group(
+                [
+                    ("campaign_id", "in", self.ids),
+                    ("state", "=", "running"),
+                    ("next_send_at", "!=", False),
+                ],
+                ["campaign_id"],
+                ["next_send_at:min"],
+            )
+        )
+        next_message = dict(
             self.env["winback.message"]._read_group(
                 [
                     ("campaign_id", "in", self.ids),
                     ("direction", "=", "outbound"),
-                    ("state", "in", ("sent", "delivered", "read")),
+                    ("state", "=", "queued"),
                 ],
                 ["campaign_id"],
-                ["__count"],
+                ["scheduled_at:min"],
             )
         )
+        Lift = self.env["winback.lift"]
         for campaign in self:
-            rows = {k: v for k, v in stats.items() if k[0] == campaign.id}
-            treated = {k: v for k, v in rows.items() if not k[2]}
-            campaign.enrolled_count = sum(v[0] for v in treated.values())
-            campaign.holdout_count = sum(v[0] for k, v in rows.items() if k[2])
-            campaign.replied_count = treated.get((campaign.id, "replied", False), (0,))[
-                0
+            for stat in FUNNEL:
+                campaign[f"{stat}_count"] = counts[stat].get(campaign, 0)
+            campaign.revenue = revenue.get(campaign, 0.0)
+            campaign.lift = Lift._lift_figures(
+                *lift_rows.get(campaign, (0, 0, 0, 0)), 0.0, 0.0
+            )["lift"]
+            campaign.queued_count = sum(
+                messages.get((campaign, state), 0) for state in ("queued", "sending")
+            )
+            campaign.message_sent_count = sum(
+                messages.get((campaign, state), 0) for state in SENT_STATES
+            )
+            campaign.failed_count = messages.get((campaign, "failed"), 0)
+            planned = [
+                when
+                for when in (next_enrollment.get(campaign), next_message.get(campaign))
+                if when
             ]
-            converted = treated.get((campaign.id, "converted", False), (0, 0))
-            campaign.converted_count = converted[0]
-            campaign.revenue = converted[1]
-            campaign.sent_count = sent.get(campaign, 0)
+            campaign.next_send_at = min(planned) if planned else False
+            if (
+                not planned
+                and campaign.state == "running"
+                and campaign.step_ids
+                and not campaign.enrolled_count
+            ):
+                campaign.next_send_at = campaign._first_batch_time()
 
     @api.constrains("window_start", "window_end", *WEEKDAY_FIELDS)
     def _check_window(self):
@@ -194,6 +332,15 @@ class WinbackCampaign(models.Model):
     # CRUD
     # ------------------------------------------------------------
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # A campaign created running (a copy, an import) comes with its
+        # messages: nobody receives them yet, they are not changes.
+        campaigns = super(
+            WinbackCampaign, self.with_context(winback_new_campaign=True)
+        ).create(vals_list)
+        return campaigns.with_env(self.env)
+
     def write(self, vals):
         result = super().write(vals)
         if {"window_start", "window_end", "company_id", *WEEKDAY_FIELDS} & set(vals):
@@ -209,28 +356,105 @@ class WinbackCampaign(models.Model):
         return self._action_start()
 
     def _action_start(self):
+        """Start, count who is eligible today and wake the enroll cron up.
+        Returns a notification of what happens next: how many customers
+        enter and when the first messages go out, or, when nobody is
+        eligible, a warning with the reasons."""
         for campaign in self:
             campaign._check_startable()
         self.write({"state": "running", "last_enroll_date": False})
-        self._action_preview()
+        counts = self._count_eligible()
         self.env.ref("winback_whatsapp.ir_cron_winback_enroll")._trigger()
-        return True
+        notification = self._start_notification(counts)
+        # The figures read for the notification change as customers enter.
+        self.invalidate_recordset(
+            [
+                name
+                for name, field in self._fields.items()
+                if field.compute == "_compute_stats"
+            ]
+        )
+        return notification
+
+    def _start_notification(self, counts):
+        nobody = self.filtered(lambda c: not counts[c.id].get("eligible"))
+        # Closing the notification reloads the form, which shows the progress.
+        reload = {"type": "ir.actions.act_window_close"}
+        if nobody:
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "type": "warning",
+                    "sticky": True,
+                    "title": self.env._("Nobody is eligible today"),
+                    "message": "\n".join(
+                        campaign._no_eligible_reason(counts[campaign.id])
+                        for campaign in nobody
+                    ),
+                    "next": reload,
+                },
+            }
+        return success(
+            "\n".join(
+                self.env._(
+                    "%(name)s: %(count)s customers eligible; the first messages "
+                    "go out from %(when)s.",
+                    name=campaign.name,
+                    count=campaign.eligible_count,
+                    when=format_datetime(self.env, campaign.next_send_at),
+                )
+                for campaign in self
+            ),
+            next_action=reload,
+        )
+
+    def _no_eligible_reason(self, counts):
+        """Why nobody of the segments can enter today, in words, from the
+        eligibility ``counts`` ({reason: count})."""
+        self.ensure_one()
+        if not counts:
+            return self.env._(
+                "%(name)s: its segments (%(segments)s) have no customer yet. "
+                "Segments are recomputed every night; the campaign enrolls "
+                "customers as they lapse.",
+                name=self.name,
+                segments=", ".join(self.segment_ids.mapped("name")),
+            )
+        return self.env._(
+            "%(name)s: no customer of its segments can be enrolled today. "
+            "%(reasons)s. The campaign keeps running and enrolls customers as "
+            "they become eligible.",
+            name=self.name,
+            reasons="; ".join(
+                f"{label}: {counts[reason]}"
+                for reason, label in INELIGIBLE_REASONS
+                if counts.get(reason)
+            ),
+        )
 
     def action_preview(self):
         check_group(self.env, MANAGER)
         return self._action_preview()
 
     def _action_preview(self):
-        """Count today's eligible customers, and the others by reason. On
+        self._count_eligible()
+        return True
+
+    def _count_eligible(self):
+        """Count today's eligible customers, and the others by reason, and
+        show them on the form; returns {campaign id: {reason: count}}. On
         demand: on a million customers the count takes seconds, too long for
         every opening of the form."""
         labels = dict(INELIGIBLE_REASONS, eligible=self.env._("Eligible"))
+        result = {}
         for campaign in self:
             counts = (
                 self.env["winback.enroller"]._eligibility_counts(campaign)
                 if campaign.segment_ids
                 else {}
             )
+            result[campaign.id] = counts
             rows = "".join(
                 f"<tr><td>{html_escape(labels[reason])}</td>"
                 f"<td class='text-end'>{counts[reason]}</td></tr>"
@@ -247,9 +471,10 @@ class WinbackCampaign(models.Model):
                         )
                     ),
                     "preview_date": fields.Datetime.now(),
+                    "eligible_count": counts.get("eligible", 0),
                 }
             )
-        return True
+        return result
 
     def action_pause(self):
         check_group(self.env, MANAGER)
@@ -272,6 +497,61 @@ class WinbackCampaign(models.Model):
         )
         enrollments._cancel()
         return True
+
+    def action_new_version(self):
+        check_group(self.env, MANAGER)
+        return self._action_new_version()
+
+    def _action_new_version(self):
+        """A draft copy of the campaign, steps included, to edit while this
+        one keeps running (or is paused or ended by hand)."""
+        self.ensure_one()
+        copy = self.copy({"name": self.env._("%(name)s (new version)", name=self.name)})
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": copy.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+        }
+
+    def action_view_stat(self):
+        """Smart buttons: the records behind one figure of the campaign, the
+        figure's name in the context key ``winback_stat``."""
+        check_group(self.env, "winback_whatsapp.group_winback_user")
+        return self._action_view_stat(self.env.context.get("winback_stat"))
+
+    def _action_view_stat(self, stat):
+        self.ensure_one()
+        if stat == "lift":
+            return {
+                "type": "ir.actions.act_window",
+                "name": self.env._("Lift over Holdout"),
+                "res_model": "winback.lift",
+                "view_mode": "list",
+                "views": [(False, "list")],
+                "domain": [("campaign_id", "=", self.id)],
+            }
+        if stat not in FUNNEL:
+            raise UserError(self.env._("Unknown campaign figure: %s", stat))
+        labels = {
+            "enrolled": self.env._("Enrolled"),
+            "sent": self.env._("Sent"),
+            "delivered": self.env._("Delivered"),
+            "read": self.env._("Read"),
+            "replied": self.env._("Replied"),
+            "converted": self.env._("Converted"),
+            "holdout": self.env._("Holdout"),
+        }
+        return {
+            "type": "ir.actions.act_window",
+            "name": f"{self.name} · {labels[stat]}",
+            "res_model": "winback.enrollment",
+            "view_mode": "list,form",
+            "views": [(False, "list"), (False, "form")],
+            "domain": [("campaign_id", "=", self.id), *self._stat_domain(stat)],
+            "context": {"create": False},
+        }
 
     def action_enroll_now(self):
         check_group(self.env, MANAGER)
@@ -347,6 +627,47 @@ class WinbackCampaign(models.Model):
     # BUSINESS METHODS
     # ------------------------------------------------------------
 
+    @api.model
+    def _stat_domain(self, stat):
+        """The enrollments (of any campaign) counted by the figure ``stat``
+        of FUNNEL."""
+        treated = [("is_holdout", "=", False)]
+        if stat == "holdout":
+            return [("is_holdout", "=", True)]
+        if stat == "enrolled":
+            return treated
+        if stat in ("sent", "delivered", "read"):
+            states = SENT_STATES[SENT_STATES.index(stat) :]
+            return treated + [
+                (
+                    "message_ids",
+                    "any",
+                    [("direction", "=", "outbound"), ("state", "in", states)],
+                )
+            ]
+        if stat == "replied":
+            return treated + [
+                "|",
+                ("state", "=", "replied"),
+                ("message_ids", "any", [("direction", "=", "inbound")]),
+            ]
+        if stat == "converted":
+            return treated + [("state", "=", "converted")]
+        raise UserError(self.env._("Unknown campaign figure: %s", stat))
+
+    def _first_batch_time(self):
+        """When the first messages of a running campaign nobody entered yet
+        go out: the first step's delay from now, at the next opening of the
+        send window in the company's time zone."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        first_step = self.step_ids[:1]
+        return self._next_send_time(
+            self.company_id.partner_id,
+            False,
+            now + timedelta(days=first_step.delay_days),
+        )
+
     def _sample_partner(self):
         """Whom the previews are rendered for: the test recipient, else a
         customer of the campaign's segments, else the current user."""
@@ -387,6 +708,23 @@ class WinbackCampaign(models.Model):
                 self.env._(
                     "Templates not approved by Meta yet: %(names)s.",
                     names=", ".join(not_approved.mapped("name")),
+                )
+            )
+
+    def _check_steps_editable(self):
+        """A running campaign's messages are fixed: customers are between two
+        steps of them. Its module's data files may still load them."""
+        context = self.env.context
+        if context.get("install_mode") or context.get("winback_new_campaign"):
+            return
+        running = self.filtered(lambda c: c.state == "running")
+        if running:
+            raise UserError(
+                self.env._(
+                    "The messages of the running campaign %(name)s cannot be "
+                    "changed: customers are receiving them. Pause the campaign "
+                    "to change them, or duplicate it as a new version.",
+                    name=running[0].name,
                 )
             )
 

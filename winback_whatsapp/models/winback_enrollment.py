@@ -73,6 +73,15 @@ class WinbackEnrollment(models.Model):
         "Error", readonly=True, help="Why the enrollment failed, when it did."
     )
 
+    @api.depends("partner_id.name", "campaign_id.name")
+    def _compute_display_name(self):
+        for enrollment in self:
+            enrollment.display_name = " · ".join(
+                name
+                for name in (enrollment.partner_id.name, enrollment.campaign_id.name)
+                if name
+            )
+
     def init(self):
         # One live enrollment per customer: the database refuses a second
         # one, whichever campaigns or workers enroll at the same time.

@@ -178,6 +178,16 @@ class WinbackMessage(models.Model):
             """
         )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        messages = super().create(vals_list)
+        messages.filtered(
+            lambda m: m.direction == "outbound"
+            and m.state in ("sent", "delivered", "read")
+            and not m.body
+        )._record_sent_text()
+        return messages
+
     def write(self, vals):
         if not self.env.su:
             self._check_manual_write(vals)
@@ -279,6 +289,26 @@ class WinbackMessage(models.Model):
             return False
         seen.add(recipient)
         return True
+
+    def _record_sent_text(self):
+        """Outbound messages recorded as already sent (an import, the demo
+        data) without their text: the text their step's template renders for
+        the customer, so they read like the messages the send cron sent."""
+        for message in self:
+            template = message.template_id or message.step_id.template_id
+            if not template or not message.partner_id:
+                continue
+            try:
+                text = template.with_company(
+                    message.company_id or self.env.company
+                )._render(
+                    message.partner_id,
+                    message.enrollment_id,
+                    campaign=message.step_id.campaign_id,
+                )[1]
+            except UserError:
+                continue
+            message.sudo().write({"body": text, "template_id": template.id})
 
     def _render_template(self):
         """Render the template's parameters in the message's own company:

@@ -59,6 +59,7 @@ class WinbackSegment(models.Model):
         help="Partner tag kept in sync with the segment's members. You may rename "
         "it; the segment keeps using it.",
     )
+    tag_color = fields.Integer(related="tag_id.color", string="Tag color")
     filter_domain = fields.Char(
         "Extra filter",
         default="[]",

@@ -3,6 +3,13 @@ from odoo.exceptions import UserError
 
 from .winback_segment import LEVERS
 
+PREVIEW_LINE = 90  # characters of the one-line preview in the steps list
+
+
+def shorten(text, width):
+    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
 
 class WinbackStep(models.Model):
     _name = "winback.step"
@@ -28,6 +35,11 @@ class WinbackStep(models.Model):
         compute="_compute_preview",
         help="The message as a sample customer of the campaign would read it.",
     )
+    preview_line = fields.Char(
+        "Message",
+        compute="_compute_preview",
+        help="The beginning of the message as a sample customer would read it.",
+    )
 
     @api.depends(
         "template_id", "campaign_id.test_partner_id", "campaign_id.coupon_code"
@@ -35,7 +47,7 @@ class WinbackStep(models.Model):
     def _compute_preview(self):
         for step in self:
             if not step.template_id:
-                step.preview = False
+                step.preview = step.preview_line = False
                 continue
             partner = step.campaign_id._sample_partner()
             try:
@@ -44,3 +56,30 @@ class WinbackStep(models.Model):
                 )[1]
             except UserError as error:
                 step.preview = str(error)
+            step.preview_line = shorten(" ".join(step.preview.split()), PREVIEW_LINE)
+
+    # ------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        campaigns = self.env["winback.campaign"].browse(
+            vals["campaign_id"] for vals in vals_list if vals.get("campaign_id")
+        )
+        campaigns._check_steps_editable()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        # The step's own fields are the message; a related field written
+        # through the step is the campaign's to check.
+        if any(not self._fields[name].related for name in vals):
+            campaigns = self.campaign_id
+            if vals.get("campaign_id"):
+                campaigns |= self.env["winback.campaign"].browse(vals["campaign_id"])
+            campaigns._check_steps_editable()
+        return super().write(vals)
+
+    def unlink(self):
+        self.campaign_id._check_steps_editable()
+        return super().unlink()

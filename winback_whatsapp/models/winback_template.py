@@ -133,6 +133,25 @@ class WinbackTemplate(models.Model):
         ),
     ]
 
+    @api.depends("name", "language")
+    def _compute_display_name(self):
+        """Marketers read "Spring offer (it)", not Meta's technical name
+        "spring_offer": the technical name shows only in the template form."""
+        for template in self:
+            label = (template.name or "").replace("_", " ").strip().capitalize()
+            template.display_name = (
+                f"{label} ({template.language})" if template.language else label
+            )
+
+    def _search_display_name(self, operator, value):
+        """Found by its technical name or by the name as displayed."""
+        domain = super()._search_display_name(operator, value)
+        if operator in ("ilike", "=ilike", "like", "=like") and isinstance(value, str):
+            technical = value.strip().replace(" ", "_")
+            if technical != value:
+                domain = ["|", *domain, ("name", operator, technical)]
+        return domain
+
     # ------------------------------------------------------------
     # BUSINESS METHODS
     # ------------------------------------------------------------

@@ -93,7 +93,7 @@ registry.category("web_tour.tours").add("winback_whatsapp_campaign_tour", {
             run: "edit winback_tour_news",
         },
         {
-            trigger: ".o-autocomplete--dropdown-item a:contains('winback_tour_news')",
+            trigger: ".o-autocomplete--dropdown-item a:contains('Winback tour news')",
             run: "click",
         },
         {
@@ -114,7 +114,7 @@ registry.category("web_tour.tours").add("winback_whatsapp_campaign_tour", {
             run: "edit winback_tour_news",
         },
         {
-            trigger: ".o-autocomplete--dropdown-item a:contains('winback_tour_news')",
+            trigger: ".o-autocomplete--dropdown-item a:contains('Winback tour news')",
             run: "click",
         },
         {
