@@ -44,6 +44,9 @@
     ],
     "post_init_hook": "post_init_hook",
     "assets": {
+        "web.assets_backend": [
+            "winback_whatsapp/static/src/scss/*.scss",
+        ],
         "web.assets_tests": [
             "winback_whatsapp/static/src/js/tours/*.js",
         ],

@@ -33,6 +33,13 @@ class WinbackReport(models.Model):
     company_id = fields.Many2one("res.company", readonly=True)
     currency_id = fields.Many2one("res.currency", readonly=True)
     is_holdout = fields.Boolean("Holdout group", readonly=True)
+    audience = fields.Selection(
+        [("treated", "Treated"), ("holdout", "Holdout")],
+        "Group",
+        readonly=True,
+        help="Treated: customers who receive the messages. Holdout: the random "
+        "control group who receive nothing, to measure the lift.",
+    )
     state = fields.Selection(
         lambda self: self.env["winback.enrollment"]._fields["state"].selection,
         readonly=True,
@@ -83,6 +90,8 @@ class WinbackReport(models.Model):
                    e.company_id,
                    c.currency_id,
                    COALESCE(e.is_holdout, FALSE) AS is_holdout,
+                   CASE WHEN COALESCE(e.is_holdout, FALSE) THEN 'holdout'
+                        ELSE 'treated' END AS audience,
                    e.state,
                    e.create_date AS enrolled_on,
                    1 AS enrolled,
