@@ -504,6 +504,11 @@ class WinbackCampaign(models.Model):
         def pct(value):
             return formatLang(self.env, value, digits=1) + "%"
 
+        def points(value):
+            return ("+" if round(value, 1) > 0 else "") + formatLang(
+                self.env, value, digits=1
+            )
+
         top = next(
             (step for step in CHART_SCALE if step >= max(g["high"] for g in groups)),
             100,
@@ -546,9 +551,9 @@ class WinbackCampaign(models.Model):
         lift = Markup('<div class="o_winback_lift_summary">%s</div>') % (
             self.env._(
                 "Lift: %(lift)s points (95%% interval: %(low)s to %(high)s)",
-                lift=formatLang(self.env, data["lift"], digits=1),
-                low=formatLang(self.env, data["lift_low"], digits=1),
-                high=formatLang(self.env, data["lift_high"], digits=1),
+                lift=points(data["lift"]),
+                low=points(data["lift_low"]),
+                high=points(data["lift_high"]),
             )
         )
         if data["too_small"]:

@@ -141,7 +141,8 @@ class WinbackReport(models.Model):
     def read_group(
         self, domain, fields, groupby, offset=0, limit=None, orderby=False, lazy=True
     ):
-        """Rates are ratios of the group's sums, not sums or averages of rows."""
+        """Rates are ratios of the group's sums, not sums or averages of rows.
+        Grouped by group, the treated customers come before the holdout."""
         names = {spec.split(":")[0].split("(")[0].strip() for spec in fields}
         wanted = [rate for rate in RATES if rate in names]
         extra = []
@@ -150,6 +151,13 @@ class WinbackReport(models.Model):
                 if part not in names:
                     extra.append(f"{part}:sum")
                     names.add(part)
+        specs = [groupby] if isinstance(groupby, str) else list(groupby or [])
+        specs = specs[:1] if lazy else specs
+        if not orderby and "audience" in specs:
+            # Treated before holdout, as they are read: a pivot's columns.
+            orderby = ", ".join(
+                f"{spec} desc" if spec == "audience" else spec for spec in specs
+            )
         groups = super().read_group(
             domain, list(fields) + extra, groupby, offset, limit, orderby, lazy
         )

@@ -252,7 +252,7 @@ class TestLiftChart(WinbackDataMixin, TransactionCase):
         self.assertIn("9 of 10 converted", html)
         self.assertIn("3 of 10 converted", html)
         self.assertIn("95% interval: 59.6% to 98.2%", html)
-        self.assertIn("Lift: 60.0 points (95% interval: 17.1 to 80.9)", html)
+        self.assertIn("Lift: +60.0 points (95% interval: +17.1 to +80.9)", html)
         self.assertIn("lifts conversion", html)
         self.assertNotIn("too small", html)
 
@@ -298,8 +298,23 @@ class TestLiftChart(WinbackDataMixin, TransactionCase):
             ["audience"],
             lazy=False,
         )
-        got = {labels[g["audience"]]: (g["enrolled"], g["converted"]) for g in groups}
-        self.assertEqual(got, {"Treated": (4, 1), "Holdout": (2, 1)})
+        got = [(labels[g["audience"]], g["enrolled"], g["converted"]) for g in groups]
+        # Treated first, as the pivot's columns read.
+        self.assertEqual(got, [("Treated", 4, 1), ("Holdout", 2, 1)])
+        cells = Report.read_group(
+            [("campaign_id", "=", self.campaign.id)],
+            ["enrolled:sum"],
+            ["segment_id", "audience"],
+            lazy=False,
+        )
+        self.assertEqual(
+            [(c["segment_id"][0], c["audience"], c["enrolled"]) for c in cells],
+            [
+                (self.segment_warm.id, "treated", 4),
+                (self.segment_warm.id, "holdout", 1),
+                (self.segment_cold.id, "holdout", 1),
+            ],
+        )
 
 
 @tagged("post_install", "-at_install")
@@ -307,7 +322,22 @@ class TestPreviewLiftTour(PreviewMixin, WinbackDataMixin, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls._setup_campaign()
         cls._setup_preview()
+
+    def test_lift_tour(self):
+        """In a real browser: the results pivot's columns read Treated and
+        Holdout, every header of the lift list reads in full, and the
+        campaign's Lift tab draws both groups with their intervals."""
+        for i in range(6):
+            self._enroll(
+                self.segment_warm,
+                "converted" if i < 2 else "dormant",
+                messages=[(self.step1, "read")],
+            )
+        self._enroll(self.segment_warm, "holdout", holdout=True)
+        self._enroll(self.segment_cold, "converted", holdout=True)
+        self.start_tour("/odoo", "winback_whatsapp_lift_tour", login="admin")
 
     def test_phone_preview_tour(self):
         """In a real browser: open a campaign, pick a sample customer on the

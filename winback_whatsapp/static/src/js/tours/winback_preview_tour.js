@@ -71,3 +71,96 @@ registry.category("web_tour.tours").add("winback_whatsapp_phone_preview_tour", {
         },
     ],
 });
+
+// The lift as a user reads it: pivot columns Treated and Holdout, the lift
+// list's headers in full, the campaign's chart with both groups' intervals.
+registry.category("web_tour.tours").add("winback_whatsapp_lift_tour", {
+    url: "/odoo",
+    steps: () => [
+        stepUtils.showAppsMenuItem(),
+        {
+            trigger: '.o_app[data-menu-xmlid="crm.crm_menu_root"]',
+            run: "click",
+        },
+        {
+            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
+            run: "click",
+        },
+        {
+            content: "Open the results report",
+            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_report"]',
+            run: "click",
+        },
+        {
+            content: "The pivot's columns read Treated and Holdout",
+            trigger:
+                ".o_pivot:not(.o_view_sample_data) thead th.o_pivot_header_cell_closed:contains('Treated')",
+        },
+        {
+            trigger: ".o_pivot thead th.o_pivot_header_cell_closed:contains('Holdout')",
+            run() {
+                const headers = [
+                    ...document.querySelectorAll(".o_pivot thead th.o_pivot_header_cell_closed"),
+                ].map((th) => th.textContent.trim());
+                if (headers.includes("Yes") || headers.includes("No")) {
+                    throw new Error(`Pivot columns read ${headers.join(", ")}`);
+                }
+            },
+        },
+        {
+            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
+            run: "click",
+        },
+        {
+            content: "Open the lift over holdout",
+            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_lift"]',
+            run: "click",
+        },
+        {
+            content: "Every column header reads in full",
+            trigger: ".o_list_table thead th[data-name='incremental_revenue']",
+            run() {
+                const cut = [...document.querySelectorAll(".o_list_table thead th span.text-truncate")]
+                    .filter((span) => span.scrollWidth > span.clientWidth)
+                    .map((span) => span.textContent);
+                if (cut.length) {
+                    throw new Error(`Truncated headers: ${cut.join(", ")}`);
+                }
+            },
+        },
+        {
+            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
+            run: "click",
+        },
+        {
+            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_campaign"]',
+            run: "click",
+        },
+        {
+            content: "Open the campaign",
+            trigger:
+                ".o_data_row td[name='name']:contains('Report campaign'), " +
+                ".o_kanban_record:contains('Report campaign')",
+            run: "click",
+        },
+        {
+            content: "Open the lift chart",
+            trigger: ".o_notebook .nav-link:contains('Lift')",
+            run: "click",
+        },
+        {
+            content: "Both groups are drawn with their 95% interval",
+            trigger: ".o_winback_lift_treated .o_winback_lift_whisker",
+        },
+        {
+            trigger: ".o_winback_lift_holdout .o_winback_lift_whisker",
+        },
+        {
+            content: "The lift and the verdict are written under the chart",
+            trigger: ".o_winback_lift_summary:contains('Lift:')",
+        },
+        {
+            trigger: ".o_winback_lift_too_small:contains('Sample too small to tell')",
+        },
+    ],
+});
