@@ -128,6 +128,7 @@ class WinbackCampaign(models.Model):
     preview_partner_id = fields.Many2one(
         "res.partner",
         "Preview as",
+        check_company=True,
         help="The sample customer the phone preview is rendered for, with their "
         "own values. Empty: the test recipient, else a customer of the "
         "campaign's segments.",

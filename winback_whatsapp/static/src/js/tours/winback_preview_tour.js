@@ -69,6 +69,30 @@ registry.category("web_tour.tours").add("winback_whatsapp_phone_preview_tour", {
         {
             trigger: ".o_form_saved",
         },
+        {
+            content: "Back to the messages",
+            trigger: ".o_notebook .nav-link:contains('Messages')",
+            run: "click",
+        },
+        {
+            content: "Open the second message in its form",
+            trigger:
+                ".o_field_widget[name='step_ids'] .o_data_row:contains('Reminder') .o_list_record_open_form_view button",
+            run: "click",
+        },
+        {
+            content: "The step's phone panel shows its bubble for the sample customer",
+            trigger:
+                ".o_form_view .o_field_widget[name='phone_preview'] .o_winback_phone_caption:contains('Reminder · day 4')",
+        },
+        {
+            trigger:
+                ".o_field_widget[name='phone_preview'] .o_winback_bubble:contains('Ciao Giulia! Your code: SPRING10')",
+        },
+        {
+            trigger:
+                ".o_field_widget[name='phone_preview'] .o_winback_bubble_button:contains('Yes please')",
+        },
     ],
 });
 
