@@ -65,6 +65,10 @@ class WinbackStep(models.Model):
                 step.preview = str(error)
 
     @api.depends(
+        "name",
+        "sequence",
+        "delay_days",
+        "template_id",
         "template_id.body",
         "template_id.header_image_url",
         "template_id.param_ids.source",
