@@ -46,6 +46,7 @@
     "assets": {
         "web.assets_backend": [
             "winback_whatsapp/static/src/fields/**/*",
+            "winback_whatsapp/static/src/scss/*.scss",
         ],
         "web.assets_tests": [
             "winback_whatsapp/static/src/js/tours/*.js",

@@ -1,13 +1,16 @@
 from datetime import timedelta
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import format_datetime, html_escape
+from odoo.tools import format_datetime, formatLang, html_escape
 
 from ..tools.access import check_group
 from ..tools.eligibility import INELIGIBLE_REASONS
 from ..tools.notification import success
 from ..tools.send_window import customer_timezone, send_window
+from .winback_lift import newcombe_interval, wilson_interval
 
 MANAGER = "winback_whatsapp.group_winback_manager"
 # Message states of a message that left: sent, then maybe delivered and read.
@@ -23,6 +26,8 @@ FUNNEL = (
     "converted",
     "holdout",
 )
+# Top of the lift chart's axis (percent): the first that fits every interval.
+CHART_SCALE = [5, 10, 20, 25, 50, 75, 100]
 WEEKDAY_FIELDS = [
     "window_monday",
     "window_tuesday",
@@ -134,6 +139,30 @@ class WinbackCampaign(models.Model):
         "Test recipient",
         help="Send test sends every message of the campaign to this contact, "
         "and the step previews are rendered for them.",
+    )
+    preview_partner_id = fields.Many2one(
+        "res.partner",
+        "Preview as",
+        check_company=True,
+        help="The sample customer the phone preview is rendered for, with their "
+        "own values. Empty: the test recipient, else a customer of the "
+        "campaign's segments.",
+    )
+    phone_preview = fields.Html(
+        "Phone preview",
+        compute="_compute_phone_preview",
+        sanitize=True,
+        help="Every message of the campaign as WhatsApp bubbles on the sample "
+        "customer's phone: their values filled in, header images and "
+        "quick-reply buttons.",
+    )
+    lift_chart = fields.Html(
+        "Lift over holdout",
+        compute="_compute_lift_chart",
+        sanitize=True,
+        help="Conversion of the treated customers against the holdout group, "
+        "with 95% intervals (Wilson), and the lift with its 95% interval "
+        "(Newcombe).",
     )
     enrolled_count = fields.Integer(
         "Enrolled",
@@ -307,6 +336,38 @@ class WinbackCampaign(models.Model):
                 and not campaign.enrolled_count
             ):
                 campaign.next_send_at = campaign._first_batch_time()
+
+    @api.depends(
+        "preview_partner_id",
+        "test_partner_id",
+        "segment_ids",
+        "coupon_code",
+        "deadline_days",
+        "account_id",
+        "step_ids.name",
+        "step_ids.sequence",
+        "step_ids.delay_days",
+        "step_ids.template_id",
+        "step_ids.template_id.body",
+        "step_ids.template_id.header_image_url",
+        "step_ids.template_id.param_ids.source",
+        "step_ids.template_id.param_ids.fallback",
+        "step_ids.template_id.button_ids.text",
+    )
+    def _compute_phone_preview(self):
+        for campaign in self:
+            steps = campaign.step_ids.filtered("template_id").sorted("sequence")
+            campaign.phone_preview = (
+                campaign._phone_frame(
+                    Markup().join(step._phone_bubbles() for step in steps)
+                )
+                if steps
+                else False
+            )
+
+    def _compute_lift_chart(self):
+        for campaign in self:
+            campaign.lift_chart = campaign._lift_chart_html(campaign._lift_chart_data())
 
     @api.constrains("window_start", "window_end", *WEEKDAY_FIELDS)
     def _check_window(self):
@@ -669,18 +730,182 @@ class WinbackCampaign(models.Model):
         )
 
     def _sample_partner(self):
-        """Whom the previews are rendered for: the test recipient, else a
-        customer of the campaign's segments, else the current user."""
+        """Whom the previews are rendered for: the chosen sample customer,
+        else the test recipient, else a customer of the campaign's segments,
+        else the current user."""
         self.ensure_one()
+        if self.preview_partner_id:
+            return self.preview_partner_id
         if self.test_partner_id:
             return self.test_partner_id
         if self.segment_ids:
             partner = self.env["res.partner"].search(
-                [("winback_segment_id", "in", self.segment_ids.ids)], limit=1
+                [("winback_segment_id", "in", self.segment_ids._origin.ids)], limit=1
             )
             if partner:
                 return partner
         return self.env.user.partner_id
+
+    def _phone_frame(self, content):
+        """``content`` (bubbles) inside a phone's WhatsApp chat, headed by the
+        account's name and the customer it is rendered for."""
+        self.ensure_one()
+        return Markup(
+            '<div class="o_winback_phone">'
+            '<div class="o_winback_phone_header">'
+            '<i class="fa fa-whatsapp me-2" role="img" aria-label="WhatsApp"></i>'
+            '<span class="o_winback_phone_account">%s</span>'
+            '<span class="o_winback_phone_partner">%s</span></div>'
+            '<div class="o_winback_phone_chat">%s</div></div>'
+        ) % (
+            self.account_id.name or "WhatsApp",
+            self.env._("to %(partner)s", partner=self._sample_partner().display_name),
+            content,
+        )
+
+    def _lift_chart_data(self):
+        """Treated against holdout conversion of the campaign (all segments),
+        as the lift report counts it: for each group its customers,
+        conversions, rate and 95% Wilson interval (percent); the lift in
+        points with its 95% Newcombe interval; ``too_small`` when the
+        interval includes zero or a group is empty, i.e. the sample cannot
+        tell the lift from chance."""
+        self.ensure_one()
+        totals = [0, 0, 0, 0]
+        if self._origin.id:
+            totals = self.env["winback.lift"]._read_group(
+                [("campaign_id", "=", self._origin.id)],
+                [],
+                [
+                    "treated_converted:sum",
+                    "treated_count:sum",
+                    "holdout_converted:sum",
+                    "holdout_count:sum",
+                ],
+            )[0]
+        x1, n1, x2, n2 = (int(value or 0) for value in totals)
+        groups = []
+        for key, label, converted, count in (
+            ("treated", self.env._("Treated"), x1, n1),
+            ("holdout", self.env._("Holdout"), x2, n2),
+        ):
+            low, high = wilson_interval(converted, count)
+            groups.append(
+                {
+                    "key": key,
+                    "label": label,
+                    "count": count,
+                    "converted": converted,
+                    "rate": 100.0 * converted / count if count else 0.0,
+                    "low": 100.0 * low,
+                    "high": 100.0 * high,
+                }
+            )
+        diff, low, high = newcombe_interval(x1, n1, x2, n2)
+        return {
+            "groups": groups,
+            "lift": 100.0 * diff,
+            "lift_low": 100.0 * low,
+            "lift_high": 100.0 * high,
+            "too_small": not (n1 and n2) or low <= 0 <= high,
+        }
+
+    def _lift_chart_html(self, data):
+        """Bars of the treated and holdout conversion rates, each with its 95%
+        interval drawn as a whisker, the lift and the verdict."""
+        self.ensure_one()
+        groups = data["groups"]
+        if not all(group["count"] for group in groups):
+            return Markup('<div class="o_winback_lift alert alert-info">%s</div>') % (
+                self.env._(
+                    "No comparison yet: the lift needs customers in both the "
+                    "treated and the holdout group (set a holdout percentage)."
+                )
+            )
+
+        def pct(value):
+            return formatLang(self.env, value, digits=1) + "%"
+
+        def points(value):
+            return ("+" if round(value, 1) > 0 else "") + formatLang(
+                self.env, value, digits=1
+            )
+
+        top = next(
+            (step for step in CHART_SCALE if step >= max(g["high"] for g in groups)),
+            100,
+        )
+        columns = Markup()
+        labels = Markup()
+        for group in groups:
+            columns += Markup(
+                '<div class="o_winback_lift_col o_winback_lift_%s">'
+                '<div class="o_winback_lift_bar" style="height: %.2f%%;"></div>'
+                '<div class="o_winback_lift_whisker" '
+                'style="bottom: %.2f%%; height: %.2f%%;"></div>'
+                '<div class="o_winback_lift_value" style="bottom: %.2f%%;">%s</div>'
+                "</div>"
+            ) % (
+                group["key"],
+                100.0 * group["rate"] / top,
+                100.0 * group["low"] / top,
+                100.0 * (group["high"] - group["low"]) / top,
+                100.0 * group["high"] / top,
+                pct(group["rate"]),
+            )
+            labels += Markup(
+                '<div class="o_winback_lift_label"><strong>%s</strong>'
+                '<div class="text-muted small">%s</div>'
+                '<div class="text-muted small">%s</div></div>'
+            ) % (
+                group["label"],
+                self.env._(
+                    "%(converted)s of %(count)s converted",
+                    converted=group["converted"],
+                    count=group["count"],
+                ),
+                self.env._(
+                    "95%% interval: %(low)s to %(high)s",
+                    low=pct(group["low"]),
+                    high=pct(group["high"]),
+                ),
+            )
+        lift = Markup('<div class="o_winback_lift_summary">%s</div>') % (
+            self.env._(
+                "Lift: %(lift)s points (95%% interval: %(low)s to %(high)s)",
+                lift=points(data["lift"]),
+                low=points(data["lift_low"]),
+                high=points(data["lift_high"]),
+            )
+        )
+        if data["too_small"]:
+            verdict = Markup(
+                '<div class="o_winback_lift_verdict o_winback_lift_too_small '
+                'alert alert-warning">%s</div>'
+            ) % self.env._(
+                "Sample too small to tell: the 95% interval of the lift includes "
+                "zero, so the difference may be chance. Wait for more customers."
+            )
+        elif data["lift"] > 0:
+            verdict = Markup(
+                '<div class="o_winback_lift_verdict alert alert-success">%s</div>'
+            ) % self.env._("The campaign lifts conversion over the holdout group.")
+        else:
+            verdict = Markup(
+                '<div class="o_winback_lift_verdict alert alert-danger">%s</div>'
+            ) % self.env._("The holdout group converts better than the treated one.")
+        return Markup(
+            '<div class="o_winback_lift">'
+            '<div class="o_winback_lift_axis text-muted small">%s</div>'
+            '<div class="o_winback_lift_plot">%s</div>'
+            '<div class="o_winback_lift_labels">%s</div>%s%s</div>'
+        ) % (
+            self.env._("Conversion rate, up to %(top)s", top=pct(top)),
+            columns,
+            labels,
+            lift,
+            verdict,
+        )
 
     def _window_weekdays(self):
         return {day for day, fname in enumerate(WEEKDAY_FIELDS) if self[fname]}

@@ -33,6 +33,13 @@ class WinbackReport(models.Model):
     company_id = fields.Many2one("res.company", readonly=True)
     currency_id = fields.Many2one("res.currency", readonly=True)
     is_holdout = fields.Boolean("Holdout group", readonly=True)
+    audience = fields.Selection(
+        [("treated", "Treated"), ("holdout", "Holdout")],
+        "Group",
+        readonly=True,
+        help="Treated: customers who receive the messages. Holdout: the random "
+        "control group who receive nothing, to measure the lift.",
+    )
     state = fields.Selection(
         lambda self: self.env["winback.enrollment"]._fields["state"].selection,
         readonly=True,
@@ -83,6 +90,8 @@ class WinbackReport(models.Model):
                    e.company_id,
                    c.currency_id,
                    COALESCE(e.is_holdout, FALSE) AS is_holdout,
+                   CASE WHEN COALESCE(e.is_holdout, FALSE) THEN 'holdout'
+                        ELSE 'treated' END AS audience,
                    e.state,
                    e.create_date AS enrolled_on,
                    1 AS enrolled,
@@ -132,7 +141,8 @@ class WinbackReport(models.Model):
     def read_group(
         self, domain, fields, groupby, offset=0, limit=None, orderby=False, lazy=True
     ):
-        """Rates are ratios of the group's sums, not sums or averages of rows."""
+        """Rates are ratios of the group's sums, not sums or averages of rows.
+        Grouped by group, the treated customers come before the holdout."""
         names = {spec.split(":")[0].split("(")[0].strip() for spec in fields}
         wanted = [rate for rate in RATES if rate in names]
         extra = []
@@ -141,6 +151,13 @@ class WinbackReport(models.Model):
                 if part not in names:
                     extra.append(f"{part}:sum")
                     names.add(part)
+        specs = [groupby] if isinstance(groupby, str) else list(groupby or [])
+        specs = specs[:1] if lazy else specs
+        if not orderby and "audience" in specs:
+            # Treated before holdout, as they are read: a pivot's columns.
+            orderby = ", ".join(
+                f"{spec} desc" if spec == "audience" else spec for spec in specs
+            )
         groups = super().read_group(
             domain, list(fields) + extra, groupby, offset, limit, orderby, lazy
         )

@@ -1,3 +1,5 @@
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
@@ -31,6 +33,20 @@ class WinbackStep(models.Model):
         "winback.template", required=True, ondelete="restrict", check_company=True
     )
     lever = fields.Selection(LEVERS, required=True, default="news")
+    preview_partner_id = fields.Many2one(
+        related="campaign_id.preview_partner_id",
+        readonly=False,
+        help="The customer the phone preview is rendered for (the campaign's "
+        "choice). Empty: the test recipient, else a customer of the campaign's "
+        "segments.",
+    )
+    phone_preview = fields.Html(
+        "Phone preview",
+        compute="_compute_phone_preview",
+        sanitize=True,
+        help="The message as a WhatsApp bubble on the sample customer's phone: "
+        "their values filled in, the header image and the quick-reply buttons.",
+    )
     preview = fields.Text(
         compute="_compute_preview",
         help="The message as a sample customer of the campaign would read it.",
@@ -42,7 +58,10 @@ class WinbackStep(models.Model):
     )
 
     @api.depends(
-        "template_id", "campaign_id.test_partner_id", "campaign_id.coupon_code"
+        "template_id",
+        "campaign_id.test_partner_id",
+        "campaign_id.preview_partner_id",
+        "campaign_id.coupon_code",
     )
     def _compute_preview(self):
         for step in self:
@@ -57,6 +76,29 @@ class WinbackStep(models.Model):
             except UserError as error:
                 step.preview = str(error)
             step.preview_line = shorten(" ".join(step.preview.split()), PREVIEW_LINE)
+
+    @api.depends(
+        "name",
+        "sequence",
+        "delay_days",
+        "template_id",
+        "template_id.body",
+        "template_id.header_image_url",
+        "template_id.param_ids.source",
+        "template_id.param_ids.fallback",
+        "template_id.button_ids.text",
+        "campaign_id.test_partner_id",
+        "campaign_id.preview_partner_id",
+        "campaign_id.coupon_code",
+        "campaign_id.deadline_days",
+        "campaign_id.account_id",
+    )
+    def _compute_phone_preview(self):
+        for step in self:
+            if not step.template_id:
+                step.phone_preview = False
+                continue
+            step.phone_preview = step.campaign_id._phone_frame(step._phone_bubbles())
 
     # ------------------------------------------------------------
     # CRUD
@@ -83,3 +125,31 @@ class WinbackStep(models.Model):
     def unlink(self):
         self.campaign_id._check_steps_editable()
         return super().unlink()
+
+    # ------------------------------------------------------------
+    # BUSINESS METHODS
+    # ------------------------------------------------------------
+
+    def _phone_bubbles(self):
+        """The step's message on the sample customer's phone, under a caption
+        with the step's name and day."""
+        self.ensure_one()
+        campaign = self.campaign_id
+        return Markup('<div class="o_winback_phone_caption">%s</div>%s') % (
+            self.env._(
+                "%(step)s · day %(day)s", step=self.name or "", day=self._send_day()
+            ),
+            self.template_id._phone_bubble(campaign._sample_partner(), campaign),
+        )
+
+    def _send_day(self):
+        """Days after enrollment this step is sent: its delay added to those
+        of the steps before it."""
+        self.ensure_one()
+        steps = self.campaign_id.step_ids.sorted("sequence")
+        day = 0
+        for step in steps:
+            day += step.delay_days
+            if step == self:
+                return day
+        return day + self.delay_days

@@ -1,11 +1,14 @@
 import re
 from datetime import timedelta
 
+from markupsafe import Markup
+
 from odoo import Command, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import format_date
 
 from ..tools.stop_keywords import is_stop
+from ..tools.whatsapp_markup import whatsapp_markup
 from .winback_template_button import new_payload
 
 PLACEHOLDER = re.compile(r"{{\s*(\d+)\s*}}")
@@ -115,6 +118,12 @@ class WinbackTemplate(models.Model):
     body = fields.Text(
         required=True, help="Body text with {{1}}, {{2}}... placeholders."
     )
+    header_image_url = fields.Char(
+        "Header image",
+        help="The sample image of the template's image header, as Meta lists "
+        "it (HTTPS). Shown above the text in the phone preview; empty when "
+        "the template has no image header.",
+    )
     param_ids = fields.One2many("winback.template.param", "template_id", "Placeholders")
     button_ids = fields.One2many(
         "winback.template.button",
@@ -152,9 +161,54 @@ class WinbackTemplate(models.Model):
                 domain = ["|", *domain, ("name", operator, technical)]
         return domain
 
+    @api.constrains("header_image_url")
+    def _check_header_image_url(self):
+        for template in self:
+            if template.header_image_url and not template.header_image_url.startswith(
+                "https://"
+            ):
+                raise ValidationError(
+                    self.env._("The header image is an HTTPS address (https://...).")
+                )
+
     # ------------------------------------------------------------
     # BUSINESS METHODS
     # ------------------------------------------------------------
+
+    def _phone_bubble(self, partner, campaign=None):
+        """The template as ``partner`` would see it on their phone: a
+        WhatsApp bubble (header image, text with the customer's values,
+        WhatsApp's *bold* _italic_ ~strike~) and its quick-reply buttons.
+
+        Everything written by a user or a customer is escaped: the markup is
+        built with ``markupsafe`` only."""
+        self.ensure_one()
+        try:
+            text = self._render(partner, campaign=campaign)[1]
+        except UserError as error:
+            return Markup(
+                '<div class="o_winback_bubble_error alert alert-warning">%s</div>'
+            ) % str(error.args[0] if error.args else error)
+        header = (
+            Markup('<img class="o_winback_bubble_image" src="%s" alt="%s"/>')
+            % (self.header_image_url, self.env._("Header image"))
+            if self.header_image_url
+            else Markup()
+        )
+        buttons = Markup().join(
+            Markup(
+                '<div class="o_winback_bubble_button">'
+                '<i class="fa fa-reply me-1" role="img" aria-label="%s"></i>%s</div>'
+            )
+            % (self.env._("Quick reply"), button.text)
+            for button in self.button_ids.sorted("index")
+        )
+        return Markup(
+            '<div class="o_winback_bubble_wrap">'
+            '<div class="o_winback_bubble">%s'
+            '<div class="o_winback_bubble_text">%s</div>'
+            "</div>%s</div>"
+        ) % (header, whatsapp_markup(text), buttons)
 
     def _check_placeholders(self):
         """Every {{N}} of the body is mapped to a customer value (checked when
@@ -283,6 +337,9 @@ class WinbackTemplate(models.Model):
                 "meta_id": remote.get("id"),
                 "category": (remote.get("category") or "marketing").lower(),
                 "body": body or "-",
+                "header_image_url": self._meta_header_image(
+                    remote.get("components", [])
+                ),
             }
             template = existing.get((remote.get("name"), remote.get("language")))
             if template:
@@ -307,6 +364,18 @@ class WinbackTemplate(models.Model):
                 }
             )
         return True
+
+    @api.model
+    def _meta_header_image(self, components):
+        """The sample image URL of an IMAGE header in Meta's components
+        (``example.header_handle``), or False: no header, another format, or
+        anything but an HTTPS address."""
+        header = next((c for c in components if c.get("type") == "HEADER"), {})
+        if (header.get("format") or "").upper() != "IMAGE":
+            return False
+        handles = (header.get("example") or {}).get("header_handle") or []
+        url = handles[0] if handles and isinstance(handles[0], str) else ""
+        return url if url.startswith("https://") else False
 
     @api.model
     def _meta_quick_replies(self, buttons):

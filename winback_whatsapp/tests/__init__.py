@@ -20,3 +20,4 @@ from . import test_webhook_signals
 from . import test_webhook_bsuid
 from . import test_webhook_drain
 from . import test_campaign_ux
+from . import test_preview_lift
