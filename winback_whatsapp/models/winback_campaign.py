@@ -224,7 +224,8 @@ class WinbackCampaign(models.Model):
         """Count today's eligible customers, and the others by reason. On
         demand: on a million customers the count takes seconds, too long for
         every opening of the form."""
-        labels = dict(INELIGIBLE_REASONS, eligible=self.env._("Eligible"))
+        labels = {code: self.env._(label) for code, label in INELIGIBLE_REASONS}
+        labels["eligible"] = self.env._("Eligible")
         for campaign in self:
             counts = (
                 self.env["winback.enroller"]._eligibility_counts(campaign)

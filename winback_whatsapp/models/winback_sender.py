@@ -6,6 +6,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..tools.cron import retry_serialization_failure
+from ..tools.wa_number import US_NUMBER_PATTERN
 from ..tools.whatsapp_api import SendPool
 
 _logger = logging.getLogger(__name__)
@@ -26,8 +27,16 @@ SEND_TIME_BUDGET = 60
 RECORD_ATTEMPTS = 3
 # Why a claimed message may not be sent (``_due_query``), checked again as
 # it is claimed: the customer's company, then for marketing messages the
-# customer, their consent, the blacklist and dormancy.
-REFUSALS = ("partner_company", "no_partner", "no_consent", "blacklisted", "dormant")
+# customer, their consent, the blacklist, dormancy and a United States number
+# (Meta delivers no marketing template there).
+REFUSALS = (
+    "partner_company",
+    "no_partner",
+    "no_consent",
+    "blacklisted",
+    "dormant",
+    "us_number",
+)
 
 
 class WinbackSender(models.AbstractModel):
@@ -150,7 +159,8 @@ class WinbackSender(models.AbstractModel):
     def _due_query(self, busy_numbers=()):
         """The outbound messages due now whose account and campaign send:
         id, number, and why a message may not be sent, checked again as it
-        is claimed (company, consent, blacklist, dormancy: see REFUSALS), in
+        is claimed (company, consent, blacklist, dormancy, US number: see
+        REFUSALS), in
         SQL for the whole claim at once."""
         return SQL(
             """
@@ -171,6 +181,8 @@ class WinbackSender(models.AbstractModel):
                                    AND o.active)
                         THEN 'blacklisted'
                    WHEN p.winback_dormant THEN 'dormant'
+                   WHEN left(m.phone_e164, 2) = '+1'
+                        AND m.phone_e164 ~ %(us)s THEN 'us_number'
                    END AS refusal
               FROM winback_message m
               JOIN winback_account a ON a.id = m.account_id
@@ -188,6 +200,7 @@ class WinbackSender(models.AbstractModel):
             """,
             now=fields.Datetime.now(),
             busy=sorted(busy_numbers),
+            us=US_NUMBER_PATTERN,
         )
 
     @api.model
