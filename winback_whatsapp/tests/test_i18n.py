@@ -7,34 +7,7 @@ from odoo.addons.winback_whatsapp.tools.eligibility import INELIGIBLE_REASONS
 
 MODULE = "winback_whatsapp"
 # Words and names an Italian screen shows as they are in English.
-SAME_IN_ITALIAN = {
-    "WhatsApp",
-    "Win-back",
-    "Meta",
-    "Token",
-    "API",
-    "ID",
-    "Cloud API",
-    "Webhook",
-    "E.164",
-    "Graph API",
-    "STOP",
-    "wamid",
-    "Flow",
-    "Email",
-    "Online",
-    "Offline",
-    "Standard",
-    "Budget",
-    "Partner",
-    "Manager",
-    "Marketing",
-    "Business",
-    "Test",
-    "Report",
-    "Template",
-    "Feedback",
-}
+SAME_IN_ITALIAN = {"WhatsApp", "Win-back", "Meta", "Cloud API", "Token", "ID", "STOP"}
 
 
 @tagged("post_install", "-at_install")
