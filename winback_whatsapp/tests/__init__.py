@@ -19,3 +19,4 @@ from . import test_webhook_media
 from . import test_webhook_signals
 from . import test_webhook_bsuid
 from . import test_us_numbers
+from . import test_demo
