@@ -27,16 +27,10 @@ SEND_TIME_BUDGET = 60
 RECORD_ATTEMPTS = 3
 # Why a claimed message may not be sent (``_due_query``), checked again as
 # it is claimed: the customer's company, then for marketing messages the
-# customer, their consent, the blacklist, dormancy and a United States number
-# (Meta delivers no marketing template there).
-REFUSALS = (
-    "partner_company",
-    "no_partner",
-    "no_consent",
-    "blacklisted",
-    "dormant",
-    "us_number",
-)
+# customer, their consent, the blacklist and dormancy.
+REFUSALS = ("partner_company", "no_partner", "no_consent", "blacklisted", "dormant")
+# And a United States number: Meta delivers no marketing template there.
+REFUSALS += ("us_number",)
 
 
 class WinbackSender(models.AbstractModel):
@@ -159,8 +153,7 @@ class WinbackSender(models.AbstractModel):
     def _due_query(self, busy_numbers=()):
         """The outbound messages due now whose account and campaign send:
         id, number, and why a message may not be sent, checked again as it
-        is claimed (company, consent, blacklist, dormancy, US number: see
-        REFUSALS), in
+        is claimed (company, consent, blacklist, dormancy: see REFUSALS), in
         SQL for the whole claim at once."""
         return SQL(
             """
