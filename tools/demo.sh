@@ -18,5 +18,7 @@ odoo_bin -d "$DB" "${ARGS[@]}" --stop-after-init --no-http --log-level=warn
 echo
 echo "WhatsApp Win-back demo: http://localhost:$PORT  (login admin, password admin)"
 echo
-exec "$PY" "$ODOO_SRC/odoo-bin" -c "$ODOO_CONF" -d "$DB" --db-filter="^$DB\$" \
+# --database alone exposes this one database (Odoo filters on it when no
+# --db-filter is given), as README recommends for a single-database server.
+exec "$PY" "$ODOO_SRC/odoo-bin" -c "$ODOO_CONF" --database="$DB" \
     --http-port="$PORT" --log-level=warn

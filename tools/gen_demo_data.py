@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 # ruff: noqa: E501 (the XML it writes is easier to read on one line per field)
 """Write winback_whatsapp/demo/winback_demo_customers.xml: about 200 customers
-with Italian and foreign phone numbers in assorted formats, confirmed orders
-spread over 400 days, and enrollments and messages in every state, so the
-reports of a fresh `make demo` are not empty. Deterministic (fixed seed):
-run it again after changing it, and commit both.
+of the demo shop, in Italy (the demo company's country, winback_demo.xml),
+their mobile numbers stored in E.164 (+39...), confirmed orders spread over
+400 days, and enrollments and messages in every state, so the reports of a
+fresh `make demo` are not empty. Only customers who gave their WhatsApp
+marketing consent are enrolled; about 15% did not, and are left out.
+Deterministic (fixed seed): run it again after changing it, and commit both.
 """
 
 import random
@@ -28,31 +30,21 @@ LAST = (
 CONSENT_SOURCES = ["Shop counter", "Web form", "Loyalty card", "Checkout", "Event"]
 
 
-def phone(i):
-    """(phone as the customer gave it, country xmlid)."""
-    n = rng.randrange(1000000, 9999999)
-    kind = i % 10
-    if kind in (0, 1, 2):
-        return (
-            f"+39 3{rng.randrange(20, 50)} {n // 10000:03d} {n % 10000:04d}",
-            "base.it",
-        )
-    if kind == 3:
-        return f"3{rng.randrange(20, 50)}{n}", "base.it"  # national, no prefix
-    if kind == 4:
-        return f"0039 3{rng.randrange(20, 50)}-{n}", "base.it"
-    if kind == 5:
-        return f"(3{rng.randrange(20, 50)}) {n // 1000}.{n % 1000:03d}", "base.it"
-    if kind == 6:
-        return f"+44 7700 {n % 1000000:06d}", "base.uk"
-    if kind == 7:
-        return f"+49 151 {n}{rng.randrange(0, 9)}", "base.de"
-    if kind == 8:
-        return (
-            f"06 {n % 100:02d} {n // 100000:02d} {n // 1000 % 100:02d} {n // 10 % 100:02d}",
-            "base.fr",
-        )
-    return f"(415) 555-{n % 10000:04d}", "base.us"
+# Italian mobile prefixes (TIM, Vodafone, WindTre, Iliad, Fastweb...).
+MOBILE_PREFIXES = (
+    "320 324 327 328 329 330 331 333 334 335 336 337 338 339 340 342 343 345 "
+    "346 347 348 349 351 366 370 371 373 377 380 388 389 391 392 393"
+).split()
+numbers_given = set()
+
+
+def phone():
+    """A new Italian mobile number in E.164, as the addon stores it."""
+    while True:
+        number = f"+39{rng.choice(MOBILE_PREFIXES)}{rng.randrange(1000000, 9999999)}"
+        if number not in numbers_given:
+            numbers_given.add(number)
+            return number
 
 
 def ts(days, hour=10):
@@ -105,18 +97,19 @@ order_no = 0
 forced_states = ["failed", "cancelled", "dormant", "opted_out", "replied", "converted"]
 for i in range(1, 201):
     first, last = rng.choice(FIRST), rng.choice(LAST)
-    number, country = phone(i)
+    number = phone()
     pid = f"partner_{i:03d}"
     w(f'    <record id="{pid}" model="res.partner">')
     w(f'        <field name="name">{escape(first)} {escape(last)}</field>')
-    w(f'        <field name="phone">{escape(number)}</field>')
-    w(f'        <field name="country_id" ref="{country}"/>')
+    w(f'        <field name="mobile">{number}</field>')
+    w('        <field name="country_id" ref="base.it"/>')
     w(
         f'        <field name="email">{first.lower()}.{last.lower()}{i}@example.com</field>'.replace(
             "ü", "u"
         )
     )
-    if rng.random() < 0.85:
+    consent = rng.random() < 0.85
+    if consent:
         w(
             f'        <field name="winback_consent_date" eval="{ts(rng.randrange(400, 900))}"/>'
         )
@@ -149,7 +142,9 @@ for i in range(1, 201):
         )
         w("    </record>")
     seg = segment_of(last_days)
-    if not seg or rng.random() < 0.15:  # some inactives not enrolled yet
+    # Customers without consent are never enrolled; some inactives are not
+    # enrolled yet.
+    if not seg or not consent or rng.random() < 0.15:
         w(f'    <record id="{pid}" model="res.partner">')
         w(f'        <field name="winback_last_order_date" eval="{day(last_days)}"/>')
         if seg:
@@ -222,10 +217,10 @@ for i in range(1, 201):
         if state == "replied":
             inbound = rng.choice(
                 [
-                    "Yes please, send me the photos!",
-                    "Can I come on Saturday?",
+                    "Sì grazie, mandami le foto!",
+                    "Posso passare sabato?",
                     "Grazie, passo la prossima settimana",
-                    "Which times are free?",
+                    "Che orari avete liberi?",
                 ]
             )
         if state == "opted_out":

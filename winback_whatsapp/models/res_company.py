@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from .winback_segment import DEFAULT_NAMES
+
 
 class ResCompany(models.Model):
     _inherit = "res.company"
@@ -90,31 +92,32 @@ class ResCompany(models.Model):
     def _winback_create_default_segments(self):
         """Every company starts with the three default segments, from its
         default thresholds (60, 90 and 180+ days without a confirmed purchase
-        unless set otherwise in the settings)."""
-        Segment = self.env["winback.segment"].sudo()
+        unless set otherwise in the settings). Their names are English, and
+        translated in every installed language."""
+        Segment = self.env["winback.segment"].sudo().with_context(lang="en_US")
         for company in self:
             if Segment.with_context(active_test=False).search_count(
                 [("company_id", "=", company.id)], limit=1
             ):
                 continue
-            Segment.create(
+            segments = Segment.create(
                 [
                     {
-                        "name": self.env._("Lukewarm"),
+                        "name": Segment.env._(DEFAULT_NAMES["news"]),
                         "min_days": company.winback_lukewarm_days,
                         "max_days": company.winback_cooling_days - 1,
                         "lever": "news",
                         "company_id": company.id,
                     },
                     {
-                        "name": self.env._("Cooling"),
+                        "name": Segment.env._(DEFAULT_NAMES["benefit"]),
                         "min_days": company.winback_cooling_days,
                         "max_days": company.winback_cold_days - 1,
                         "lever": "benefit",
                         "company_id": company.id,
                     },
                     {
-                        "name": self.env._("Cold"),
+                        "name": Segment.env._(DEFAULT_NAMES["offer"]),
                         "min_days": company.winback_cold_days,
                         "max_days": 0,
                         "lever": "offer",
@@ -122,3 +125,4 @@ class ResCompany(models.Model):
                     },
                 ]
             )
+            segments._translate_names()

@@ -3,7 +3,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 
 from ..tools.access import check_group
-from ..tools.wa_number import number_variants
+from ..tools.wa_number import is_us_number, number_variants
 from .winback_enrollment import LIVE_STATES
 
 
@@ -208,7 +208,8 @@ class ResPartner(models.Model):
     def _winback_marketing_refusal(self, number):
         """Why a WhatsApp marketing message may not go to this partner (none:
         an unknown number) at ``number`` (E.164), or False: no consent, opted
-        out (blacklist) or dormant. The send cron checks the same in SQL as
+        out (blacklist), dormant, or a United States number (Meta delivers no
+        marketing template there). The send cron checks the same in SQL as
         it claims its messages (``winback.sender._due_query``)."""
         partner = self
         if not partner:
@@ -231,6 +232,8 @@ class ResPartner(models.Model):
             code = "blacklisted"
         elif partner.winback_dormant:
             code = "dormant"
+        elif is_us_number(number):
+            code = "us_number"
         else:
             return False
         return partner._winback_refusal_text(code, number)
@@ -267,6 +270,13 @@ class ResPartner(models.Model):
             return self.env._(
                 "%(number)s is on the blacklist (the customer opted out): no "
                 "marketing message goes to it.",
+                number=number,
+            )
+        if code == "us_number":
+            return self.env._(
+                "%(number)s is a United States number: Meta does not deliver "
+                "WhatsApp marketing messages to it. Utility templates and "
+                "replies within 24 hours still go.",
                 number=number,
             )
         return self.env._(

@@ -488,7 +488,7 @@ class WinbackCampaign(models.Model):
             "they become eligible.",
             name=self.name,
             reasons="; ".join(
-                f"{label}: {counts[reason]}"
+                f"{self.env._(label)}: {counts[reason]}"
                 for reason, label in INELIGIBLE_REASONS
                 if counts.get(reason)
             ),
@@ -507,7 +507,8 @@ class WinbackCampaign(models.Model):
         show them on the form; returns {campaign id: {reason: count}}. On
         demand: on a million customers the count takes seconds, too long for
         every opening of the form."""
-        labels = dict(INELIGIBLE_REASONS, eligible=self.env._("Eligible"))
+        labels = {code: self.env._(label) for code, label in INELIGIBLE_REASONS}
+        labels["eligible"] = self.env._("Eligible")
         result = {}
         for campaign in self:
             counts = (

@@ -5,19 +5,27 @@ from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, LazyTranslate
 from odoo.tools.safe_eval import safe_eval
 
 from ..tools.access import check_group
 from ..tools.notification import success
 
 _logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
 
 LEVERS = [
     ("news", "News"),
     ("benefit", "Benefit"),
     ("offer", "Offer with a deadline"),
 ]
+# The default segments' names, by lever: data/winback_segment_data.xml for
+# the main company, res.company for the others.
+DEFAULT_NAMES = {
+    "news": _lt("Lukewarm"),
+    "benefit": _lt("Cooling"),
+    "offer": _lt("Cold"),
+}
 
 
 class WinbackSegment(models.Model):
@@ -226,9 +234,13 @@ class WinbackSegment(models.Model):
         """Give every segment a partner tag; a new tag is given at once to the
         segment's current members."""
         for segment in self.filtered(lambda s: not s.tag_id):
-            segment.tag_id = self.env["res.partner.category"].create(
-                {"name": self.env._("Win-back: %(name)s", name=segment.name)}
+            english = segment.with_context(lang="en_US")
+            segment.tag_id = (
+                self.env["res.partner.category"]
+                .with_context(lang="en_US")
+                .create({"name": english._tag_name()})
             )
+            segment._translate_names()
             self.env.cr.execute(
                 SQL(
                     """
@@ -244,6 +256,56 @@ class WinbackSegment(models.Model):
                 )
             )
         self.env["res.partner"].invalidate_model(["category_id"])
+
+    def _tag_name(self):
+        """The name of the segment's partner tag, in the context's language:
+        "Win-back: Lukewarm"."""
+        self.ensure_one()
+        return self.env._("Win-back: %(name)s", name=self.name)
+
+    def _translate_names(self, langs=None):
+        """Give the default segment names (``DEFAULT_NAMES``) and the segment
+        tags their translation in ``langs`` (default: the installed
+        languages) where they have none yet. A name or a tag renamed in
+        English is the user's own: left alone."""
+        if langs is None:
+            langs = [code for code, _name in self.env["res.lang"].get_installed()]
+        langs = [lang for lang in langs if lang != "en_US"]
+        if not langs:
+            return
+        for segment in self:
+            english = segment.with_context(lang="en_US")
+            for label in DEFAULT_NAMES.values():
+                if english.name == english.env._(label):
+                    segment._fill_translations(
+                        segment,
+                        {
+                            lang: segment.with_context(lang=lang).env._(label)
+                            for lang in langs
+                        },
+                    )
+            tag = segment.tag_id.sudo().with_context(lang="en_US")
+            if tag and tag.name == english._tag_name():
+                segment._fill_translations(
+                    tag,
+                    {
+                        lang: segment.with_context(lang=lang)._tag_name()
+                        for lang in langs
+                    },
+                )
+
+    @api.model
+    def _fill_translations(self, record, names):
+        """Set ``record``'s name in the languages of ``names`` ({lang: name})
+        where it is still the English one."""
+        english = record.with_context(lang="en_US").name
+        missing = {
+            lang: name
+            for lang, name in names.items()
+            if record.with_context(lang=lang).name == english and name != english
+        }
+        if missing:
+            record.update_field_translations("name", missing)
 
     @api.model
     def _sync_all_tags(self, companies):

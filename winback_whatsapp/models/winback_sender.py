@@ -6,6 +6,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..tools.cron import retry_serialization_failure
+from ..tools.wa_number import US_NUMBER_PATTERN
 from ..tools.whatsapp_api import SendPool
 
 _logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ RECORD_ATTEMPTS = 3
 # it is claimed: the customer's company, then for marketing messages the
 # customer, their consent, the blacklist and dormancy.
 REFUSALS = ("partner_company", "no_partner", "no_consent", "blacklisted", "dormant")
+# And a United States number: Meta delivers no marketing template there.
+REFUSALS += ("us_number",)
 
 
 class WinbackSender(models.AbstractModel):
@@ -171,6 +174,8 @@ class WinbackSender(models.AbstractModel):
                                    AND o.active)
                         THEN 'blacklisted'
                    WHEN p.winback_dormant THEN 'dormant'
+                   WHEN left(m.phone_e164, 2) = '+1'
+                        AND m.phone_e164 ~ %(us)s THEN 'us_number'
                    END AS refusal
               FROM winback_message m
               JOIN winback_account a ON a.id = m.account_id
@@ -188,6 +193,7 @@ class WinbackSender(models.AbstractModel):
             """,
             now=fields.Datetime.now(),
             busy=sorted(busy_numbers),
+            us=US_NUMBER_PATTERN,
         )
 
     @api.model

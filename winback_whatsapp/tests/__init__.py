@@ -21,3 +21,5 @@ from . import test_webhook_bsuid
 from . import test_webhook_drain
 from . import test_campaign_ux
 from . import test_preview_lift
+from . import test_us_numbers
+from . import test_demo

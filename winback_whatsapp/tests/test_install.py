@@ -1,14 +1,19 @@
+import ast
+import email
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import uuid
+import zipfile
 
 import odoo
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import config
 
 MODULE = "winback_whatsapp"
+ADDON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ERROR_LINE = re.compile(r"^\S+ \S+ \d+ (ERROR|CRITICAL) ", re.MULTILINE)
 
 # Runs inside `odoo-bin shell`: uninstall the addon, then install it again in a
@@ -83,3 +88,52 @@ class TestInstall(TransactionCase):
         self.assertFalse(errors, "\n".join(errors))
         self.assertIn("AFTER-UNINSTALL uninstalled", run.stdout)
         self.assertIn("AFTER-REINSTALL installed", run.stdout)
+
+
+@tagged("post_install", "-at_install")
+class TestWheel(TransactionCase):
+    def test_pip_builds_the_addon_as_an_oca_wheel(self):
+        """`pip wheel` of the addon's folder builds odoo-addon-winback_whatsapp
+        with whool (pyproject.toml), from the manifest's own metadata, the
+        addon inside as odoo/addons/winback_whatsapp."""
+        with open(os.path.join(ADDON_DIR, "__manifest__.py")) as f:
+            manifest = ast.literal_eval(f.read())
+        with tempfile.TemporaryDirectory() as dist:
+            build = subprocess.run(
+                [sys.executable, "-m", "pip", "wheel", "--no-deps",
+                 "--no-build-isolation", "--disable-pip-version-check",
+                 "--wheel-dir", dist, ADDON_DIR],
+                capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
+            self.assertEqual(build.returncode, 0, build.stdout + build.stderr)
+            (wheel,) = os.listdir(dist)
+            self.assertRegex(
+                wheel,
+                r"^odoo_addon_winback_whatsapp-"
+                + re.escape(manifest["version"])
+                + r"(\.\d+)?-py3-none-any\.whl$",
+            )
+            with zipfile.ZipFile(os.path.join(dist, wheel)) as archive:
+                names = archive.namelist()
+                (metadata_name,) = (n for n in names if n.endswith("/METADATA"))
+                metadata = email.message_from_bytes(archive.read(metadata_name))
+                generator = archive.read(metadata_name[: -len("METADATA")] + "WHEEL")
+        self.assertIn(b"Generator: Whool", generator)
+        self.assertEqual(metadata["Name"], "odoo-addon-winback_whatsapp")
+        self.assertTrue(metadata["Version"].startswith(manifest["version"]))
+        self.assertEqual(metadata["Summary"], manifest["summary"])
+        self.assertEqual(metadata["License"], manifest["license"])
+        self.assertEqual(metadata["Author"], manifest["author"])
+        self.assertEqual(metadata["Home-page"], manifest["website"])
+        requires = metadata.get_all("Requires-Dist")
+        self.assertIn("odoo==18.0.*", requires)
+        for python_dependency in manifest["external_dependencies"]["python"]:
+            self.assertIn(python_dependency, requires)
+        for path in (
+            "__manifest__.py",
+            "i18n/it.po",
+            "static/description/icon.png",
+            "models/winback_sender.py",
+            "views/winback_menus.xml",
+        ):
+            self.assertIn(f"odoo/addons/{MODULE}/{path}", names)  # fmt: skip

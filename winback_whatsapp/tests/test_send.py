@@ -271,7 +271,8 @@ class TestSend(WinbackSendCase):
             {"window_start": 9, "window_end": 12, "window_saturday": False,
              "window_sunday": False}
         )  # fmt: skip
-        new_yorker = self._customer("Dana Smith", "+1 212 555 0100")
+        # A Canadian +1 number: a United States one gets no marketing message.
+        torontonian = self._customer("Dana Smith", "+1 416 555 0100")
         in_rome = self._customer("Laura Verdi", "+39 345 111 2222", tz="Asia/Tokyo")
         monday_7utc = datetime(2026, 11, 30, 7, 0)
         with freeze_time(monday_7utc):
@@ -280,8 +281,8 @@ class TestSend(WinbackSendCase):
             # Rome from its number: 09:00 CET is 08:00 UTC.
             self.assertEqual(by_partner[self.roberta].scheduled_at,
                              datetime(2026, 11, 30, 8, 0))  # fmt: skip
-            # New York from its number: 09:00 EST is 14:00 UTC.
-            self.assertEqual(by_partner[new_yorker].scheduled_at,
+            # Toronto from its number: 09:00 EST is 14:00 UTC.
+            self.assertEqual(by_partner[torontonian].scheduled_at,
                              datetime(2026, 11, 30, 14, 0))  # fmt: skip
             # A time zone set on the partner wins: Tokyo is past 12:00 on
             # Monday, so Tuesday 09:00 JST (Tuesday 00:00 UTC).
@@ -300,15 +301,16 @@ class TestSend(WinbackSendCase):
             {"window_start": 9, "window_end": 18, "window_saturday": False,
              "window_sunday": False}
         )  # fmt: skip
-        dana = self._customer("Dana Smith", "+1 212 555 0100")
+        # A Canadian +1 number: a United States one gets no marketing message.
+        dana = self._customer("Dana Smith", "+1 416 555 0100")
         with freeze_time(datetime(2026, 11, 30, 7, 0)):  # Monday
             enrollments = self._start_and_queue()
         by_partner = {e.partner_id: e.message_ids for e in enrollments}
-        rome, new_york = by_partner[self.roberta], by_partner[dana]
-        # 09:00-18:00 in Rome (UTC+1) closes at 17:00 UTC; in New York
+        rome, toronto = by_partner[self.roberta], by_partner[dana]
+        # 09:00-18:00 in Rome (UTC+1) closes at 17:00 UTC; in Toronto
         # (UTC-5) at 23:00 UTC.
         self.assertEqual(rome.window_closes_at, datetime(2026, 11, 30, 17, 0))
-        self.assertEqual(new_york.window_closes_at, datetime(2026, 11, 30, 23, 0))
+        self.assertEqual(toronto.window_closes_at, datetime(2026, 11, 30, 23, 0))
         # The shop now stops at 12:00 local time; Dana moves to Tokyo.
         self.campaign.window_end = 12
         dana.tz = "Asia/Tokyo"
@@ -317,8 +319,8 @@ class TestSend(WinbackSendCase):
             self.assertFalse(self._send())
         self.assertEqual(rome.scheduled_at, datetime(2026, 12, 1, 8, 0))
         self.assertEqual(rome.window_closes_at, datetime(2026, 12, 1, 11, 0))
-        self.assertEqual(new_york.scheduled_at, datetime(2026, 12, 1, 0, 0))
-        self.assertEqual(new_york.window_closes_at, datetime(2026, 12, 1, 3, 0))
+        self.assertEqual(toronto.scheduled_at, datetime(2026, 12, 1, 0, 0))
+        self.assertEqual(toronto.window_closes_at, datetime(2026, 12, 1, 3, 0))
         self.assertFalse(self.stub.state.sent())
         with freeze_time(datetime(2026, 12, 1, 11, 30)):
             # 12:30 in Rome, past the close remembered for the message (and

@@ -2,19 +2,28 @@
 not: one SQL query, built here as a pure function (no ORM), run by the
 enrollment engine (``winback.enroller``) to count and to enroll."""
 
-from odoo.tools import SQL
+from odoo.tools import SQL, LazyTranslate
+
+from .wa_number import US_NUMBER_PATTERN
+
+_lt = LazyTranslate(__name__)
 
 # Why a customer of the campaign's segments is not enrolled, in the order the
-# checks apply (like the SMS composer's cancel codes).
+# checks apply (like the SMS composer's cancel codes). The labels are
+# translated where they are shown (``env._(label)``).
 INELIGIBLE_REASONS = [
-    ("other_company", "Belongs to another company"),
-    ("no_consent", "No WhatsApp marketing consent"),
-    ("invalid_number", "No valid mobile or phone number"),
-    ("blacklisted", "Number blacklisted (STOP)"),
-    ("dormant", "Dormant"),
-    ("already_enrolled", "Already in a running win-back"),
-    ("cooldown", "Contacted by a win-back recently"),
-    ("reentry", "Enrolled in this campaign recently"),
+    ("other_company", _lt("Belongs to another company")),
+    ("no_consent", _lt("No WhatsApp marketing consent")),
+    ("invalid_number", _lt("No valid mobile or phone number")),
+    (
+        "us_number",
+        _lt("United States number: Meta delivers no marketing message to it"),
+    ),
+    ("blacklisted", _lt("Number blacklisted (STOP)")),
+    ("dormant", _lt("Dormant")),
+    ("already_enrolled", _lt("Already in a running win-back")),
+    ("cooldown", _lt("Contacted by a win-back recently")),
+    ("reentry", _lt("Enrolled in this campaign recently")),
 ]
 
 
@@ -33,7 +42,13 @@ def eligibility_sql(
     The blacklist is read with an EXISTS on ``phone_blacklist`` rather than
     through ``mail.thread.phone``'s ``phone_sanitized_blacklisted``: the field
     is not stored, and this query runs on up to a million customers in one
-    statement (its search would build the same sub-query)."""
+    statement (its search would build the same sub-query).
+
+    A United States number (``us_number``) is left out: Meta delivers no
+    marketing template message to +1 numbers with a US area code (since
+    April 2025, `Per-user marketing template message limits` in Meta's Cloud
+    API guide to sending message templates); Canadian and Caribbean +1
+    numbers are not concerned (``tools/wa_number.py``)."""
     return SQL(
         """
         SELECT p.id, (p.winback_segment_id ->> %(key)s)::int AS segment_id,
@@ -47,6 +62,9 @@ def eligibility_sql(
                     THEN 'no_consent'
                WHEN p.phone_sanitized IS NULL AND p.whatsapp_bsuid IS NULL
                     THEN 'invalid_number'
+               WHEN left(p.phone_sanitized, 2) = '+1'
+                    AND p.phone_sanitized ~ %(us)s
+                    THEN 'us_number'
                WHEN EXISTS (SELECT 1 FROM phone_blacklist bl
                              WHERE bl.number = p.phone_sanitized AND bl.active)
                     THEN 'blacklisted'
@@ -80,4 +98,5 @@ def eligibility_sql(
         live=tuple(live_states),
         cooldown=cooldown_since,
         reentry=reentry_since,
+        us=US_NUMBER_PATTERN,
     )

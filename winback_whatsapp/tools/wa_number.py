@@ -78,3 +78,44 @@ def number_variants(e164):
     elif digits.startswith("55") and len(digits) == 12 and digits[4] in "6789":
         variants.append(f"+55{digits[2:4]}9{digits[4:]}")
     return variants
+
+
+def _us_pattern():
+    """A regular expression matching the E.164 numbers that phonenumbers
+    places in the United States (``region_code_for_number`` is ``"US"``):
+    ``+1`` followed by a national number of one of the US number types.
+    The United States come first among the +1 regions, so a +1 number is
+    American exactly when one of the US patterns takes it; Canada and the
+    Caribbean (their own area codes) are not. Written for Python's ``re``
+    and PostgreSQL's ``~`` alike (only groups, classes and counts)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("US")
+    descs = (
+        metadata.premium_rate,
+        metadata.toll_free,
+        metadata.shared_cost,
+        metadata.voip,
+        metadata.personal_number,
+        metadata.pager,
+        metadata.uan,
+        metadata.voicemail,
+        metadata.fixed_line,
+        metadata.mobile,
+    )
+    patterns = [
+        d.national_number_pattern for d in descs if d and d.national_number_pattern
+    ]
+    return r"^\+1(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$"
+
+
+# Meta does not deliver marketing template messages to WhatsApp users with a
+# United States number (+1 and a US area code), since April 2025: see
+# is_us_number.
+US_NUMBER_PATTERN = _us_pattern()
+_US_NUMBER = re.compile(US_NUMBER_PATTERN)
+
+
+def is_us_number(e164):
+    """Whether the E.164 number ``e164`` is a United States number, to which
+    Meta delivers no marketing template message (utility and free-text
+    messages still go). The same test as ``US_NUMBER_PATTERN`` in SQL."""
+    return bool(_US_NUMBER.fullmatch(e164 or ""))

@@ -1,0 +1,78 @@
+"""The demo data (``make demo``), loaded as Odoo loads it: believable and
+lawful. The test database has no demo data, so the test loads the addon's
+demo files itself, in its own transaction (rolled back)."""
+
+import re
+
+import phonenumbers
+
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import convert_file
+
+MODULE = "winback_whatsapp"
+DEMO_FILES = ("demo/winback_demo.xml", "demo/winback_demo_customers.xml")
+
+
+@tagged("post_install", "-at_install")
+class TestDemoData(TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        idref = {}
+        for filename in DEMO_FILES:
+            convert_file(cls.env, MODULE, filename, idref, mode="init", kind="demo")
+        cls.env.flush_all()
+        records = cls.env["ir.model.data"].search([("module", "=", MODULE)])
+
+        def demo(model):
+            return cls.env[model].browse(
+                records.filtered(lambda d: d.model == model).mapped("res_id")
+            )
+
+        cls.partners = demo("res.partner")
+        cls.enrollments = demo("winback.enrollment")
+        cls.templates = demo("winback.template")
+
+    def test_only_consenting_customers_are_enrolled(self):
+        self.assertGreater(len(self.enrollments), 50)
+        without = self.enrollments.partner_id.filtered(
+            lambda p: not (p.winback_consent_date and p.winback_consent_source)
+        )
+        self.assertFalse(without, "enrolled without WhatsApp marketing consent")
+        # Not everyone consented: the others are customers too, left out.
+        self.assertTrue(
+            self.partners.filtered(lambda p: not p.winback_consent_date)
+            .sale_order_ids
+        )  # fmt: skip
+
+    def test_numbers_are_e164_in_the_shop_country(self):
+        company = self.env.ref("base.main_company")
+        self.assertEqual(company.country_id, self.env.ref("base.it"))
+        customers = self.partners.filtered("sale_order_ids")
+        self.assertGreater(len(customers), 150)
+        for partner in customers:
+            number = partner.mobile or partner.phone
+            self.assertRegex(number, r"^\+\d{8,15}$", partner.name)
+            self.assertEqual(number, partner.phone_sanitized, partner.name)
+            parsed = phonenumbers.parse(number)
+            self.assertTrue(phonenumbers.is_valid_number(parsed), number)
+            self.assertEqual(
+                phonenumbers.region_code_for_number(parsed),
+                company.country_id.code,
+                partner.name,
+            )
+            self.assertEqual(partner.country_id, company.country_id)
+        for enrollment in self.enrollments:
+            self.assertEqual(enrollment.phone_e164, enrollment.partner_id.mobile)
+
+    def test_texts_in_italian_and_english(self):
+        by_language = {}
+        for template in self.templates:
+            by_language.setdefault(template.language, set()).add(template.name)
+        self.assertEqual(set(by_language), {"it", "en"})
+        self.assertEqual(by_language["it"], by_language["en"])
+        italian = self.templates.filtered(lambda t: t.language == "it")
+        self.assertTrue(all(re.match(r"Ciao \{\{1\}\}", t.body) for t in italian))
+        # The Italian shop's campaigns send the Italian templates.
+        steps = self.enrollments.campaign_id.step_ids
+        self.assertEqual(set(steps.template_id.mapped("language")), {"it"})
