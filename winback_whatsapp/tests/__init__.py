@@ -18,3 +18,4 @@ from . import test_webhook_parser
 from . import test_webhook_media
 from . import test_webhook_signals
 from . import test_webhook_bsuid
+from . import test_reply_routing
