@@ -331,3 +331,71 @@ class TestComposerWindow(WinbackSendCase):
         self.assertIn("Ciao Roberta, ultima chiamata.", str(done.body))
         self._send()
         self.assertEqual(self.stub.state.sent()[0]["type"], "template")
+
+
+@tagged("post_install", "-at_install")
+class TestReplyTour(HttpCase):
+    def test_reply_tour(self):
+        """In a real browser, on a simulator account: the customer replies,
+        the salesperson finds the activity assigned to them, answers from
+        the customer's form, and the activity is done."""
+        sally = new_test_user(
+            self.env,
+            "wb_tour_sally",
+            name="Sally Sales",
+            groups="sales_team.group_sale_salesman,"
+            "winback_whatsapp.group_winback_manager",
+        )
+        account = self.env["winback.account"].create(
+            {"name": "Simulator", "provider": "simulator", "phone_number_id": "SIM1"}
+        )
+        template = self.env["winback.template"].create(
+            {"name": "winback_tour_reply", "account_id": account.id,
+             "status": "approved", "body": "We miss you"}
+        )  # fmt: skip
+        campaign = self.env["winback.campaign"].create(
+            {
+                "name": "Tour campaign",
+                "account_id": account.id,
+                "step_ids": [
+                    (0, 0, {"name": "Offer", "template_id": template.id}),
+                    (0, 0, {"name": "Last call", "template_id": template.id,
+                            "delay_days": 3}),
+                ],
+            }
+        )  # fmt: skip
+        partner = self.env["res.partner"].create(
+            {"name": "Mario Rossi", "mobile": "+393331234567", "user_id": sally.id}
+        )
+        enrollment = self.env["winback.enrollment"].create(
+            {
+                "partner_id": partner.id,
+                "campaign_id": campaign.id,
+                "phone_e164": "+393331234567",
+            }
+        )
+        self.env["winback.message"].create(
+            {
+                "direction": "outbound",
+                "state": "read",
+                "enrollment_id": enrollment.id,
+                "step_id": campaign.step_ids.sorted("sequence")[-1].id,
+                "partner_id": partner.id,
+                "account_id": account.id,
+                "template_id": template.id,
+                "phone_e164": "+393331234567",
+                "wamid": "wamid.TOUR1",
+            }
+        )
+        self.start_tour(
+            f"/odoo/action-winback_whatsapp.winback_enrollment_action/{enrollment.id}",
+            "winback_whatsapp_reply_tour",
+            login="wb_tour_sally",
+        )
+        self.assertEqual(enrollment.state, "replied")
+        self.assertFalse(reply_activities(partner))
+        answer = self.env["winback.message"].search(
+            [("partner_id", "=", partner.id), ("direction", "=", "outbound"),
+             ("state", "=", "queued")]
+        )  # fmt: skip
+        self.assertEqual(answer.body, "Yes, the offer holds until Sunday!")
