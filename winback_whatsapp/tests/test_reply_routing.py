@@ -351,7 +351,8 @@ class TestReplyTour(HttpCase):
         )
         template = self.env["winback.template"].create(
             {"name": "winback_tour_reply", "account_id": account.id,
-             "status": "approved", "body": "We miss you"}
+             "status": "approved", "body": "We miss you, {{1}}",
+             "param_ids": [(0, 0, {"position": 1, "source": "first_name"})]}
         )  # fmt: skip
         campaign = self.env["winback.campaign"].create(
             {
