@@ -239,7 +239,7 @@ class WinbackComposer(models.TransientModel):
         return (
             self.template_id.sudo()
             .with_company(company)
-            ._render(self.partner_id.sudo())
+            ._render(self.partner_id)
         )
 
     def _reply_activities(self):
