@@ -236,11 +236,7 @@ class WinbackComposer(models.TransientModel):
         account."""
         self.ensure_one()
         company = self.account_id.company_id or self.env.company
-        return (
-            self.template_id.sudo()
-            .with_company(company)
-            ._render(self.partner_id)
-        )
+        return self.template_id.sudo().with_company(company)._render(self.partner_id)
 
     def _reply_activities(self):
         """The customer's open Win-back reply activities."""
