@@ -183,7 +183,7 @@ class WinbackComposer(models.TransientModel):
         if not self.template_id and not self.window_open:
             raise UserError(
                 self.env._(
-                    "%(why)s Choose one of its approved templates.",
+                    "%(why)s Choose one in the Template field.",
                     why=self.window_note,
                 )
             )
