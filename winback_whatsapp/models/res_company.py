@@ -34,6 +34,14 @@ class ResCompany(models.Model):
         help="Default for new campaigns: customers contacted by any win-back "
         "within this many days are left out.",
     )
+    winback_reply_user_id = fields.Many2one(
+        "res.users",
+        "Win-back replies of customers without a salesperson",
+        domain="[('share', '=', False)]",
+        help="Gets the Win-back reply activity when the customer has no "
+        "salesperson and the campaign answered has no responsible (or an "
+        "archived one, such as OdooBot). Empty: the administrator.",
+    )
 
     _sql_constraints = [
         (

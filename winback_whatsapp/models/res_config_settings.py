@@ -19,6 +19,9 @@ class ResConfigSettings(models.TransientModel):
     winback_cooldown_days = fields.Integer(
         related="company_id.winback_cooldown_days", readonly=False
     )
+    winback_reply_user_id = fields.Many2one(
+        related="company_id.winback_reply_user_id", readonly=False
+    )
     winback_message_retention_days = fields.Integer(
         "Keep message contents (days)",
         config_parameter="winback_whatsapp.message_retention_days",

@@ -173,7 +173,7 @@ class WinbackInbound(models.AbstractModel):
             return
         if enrollment:
             enrollment._mark_replied(message)
-        self._schedule_activity(message, enrollment)
+        self._schedule_activity(message, enrollment, replied_to)
 
     @api.model
     def _apply_number_change(self, message):
@@ -523,20 +523,32 @@ class WinbackInbound(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _schedule_activity(self, message, enrollment):
-        """One *Win-back reply* to-do per customer for their salesperson
-        (else the campaign's responsible, else the administrator)."""
+    def _schedule_activity(self, message, enrollment, replied_to=None):
+        """One *Win-back reply* to-do per customer, for whoever should answer
+        (``_reply_user``), naming the campaign and the step answered."""
         message.ensure_one()
         partner = message.partner_id
-        user = partner.user_id or (enrollment and enrollment.campaign_id.user_id)
-        if not user:
-            user = self.env.ref("base.user_admin", raise_if_not_found=False)
+        user = self._reply_user(message, enrollment)
         activity_type = self.env.ref(
             "winback_whatsapp.mail_activity_type_winback_reply",
             raise_if_not_found=False,
         )
         if not activity_type or not user:
             return
+        step = self._answered_step(enrollment, replied_to)
+        if step:
+            summary = self.env._(
+                "Answer the WhatsApp reply to %(campaign)s, step %(step)s",
+                campaign=step.campaign_id.name,
+                step=step.name,
+            )
+        elif enrollment:
+            summary = self.env._(
+                "Answer the WhatsApp reply to %(campaign)s",
+                campaign=enrollment.campaign_id.name,
+            )
+        else:
+            summary = self.env._("Answer the WhatsApp reply")
         note = plaintext2html(message.body or "")
         pending = partner.activity_ids.filtered(
             lambda a: a.activity_type_id == activity_type
@@ -544,11 +556,56 @@ class WinbackInbound(models.AbstractModel):
         if pending:
             # One to-do per customer, however many messages they send: it
             # shows the latest, the chatter has them all.
-            pending[:1].note = note
+            pending[:1].write({"note": note, "summary": summary})
             return
         partner.activity_schedule(
             activity_type_id=activity_type.id,
-            summary=self.env._("Answer the WhatsApp reply"),
+            summary=summary,
             note=note,
             user_id=user.id,
+        )
+
+    @api.model
+    def _reply_user(self, message, enrollment):
+        """Who answers the customer: their salesperson (the contact's, else
+        their company's), else the responsible of the campaign answered,
+        else the company's default (Settings), else the administrator.
+        Archived users (OdooBot, the default responsible of campaigns created
+        at install) and portal users never get it."""
+        partner = message.partner_id
+        company = message.company_id or message.account_id.company_id
+        candidates = (
+            partner.user_id,
+            partner.commercial_partner_id.user_id,
+            enrollment.campaign_id.user_id if enrollment else None,
+            company.winback_reply_user_id,
+            self.env.ref("base.user_admin", raise_if_not_found=False),
+        )
+        for user in candidates:
+            if user and user.active and not user.share:
+                return user
+        return self.env["res.users"]
+
+    @api.model
+    def _answered_step(self, enrollment, replied_to=None):
+        """The campaign step the customer answered: the one of the message
+        they replied to, else the enrollment's last one sent."""
+        if not enrollment:
+            return self.env["winback.step"]
+        if replied_to and replied_to.enrollment_id == enrollment and replied_to.step_id:
+            return replied_to.step_id
+        return (
+            self.env["winback.message"]
+            .sudo()
+            .search(
+                [
+                    ("enrollment_id", "=", enrollment.id),
+                    ("direction", "=", "outbound"),
+                    ("step_id", "!=", False),
+                    ("state", "in", ("sent", "delivered", "read")),
+                ],
+                order="id desc",
+                limit=1,
+            )
+            .step_id
         )

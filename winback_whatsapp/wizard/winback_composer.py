@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_datetime
 
 from ..tools.access import check_group
 from ..tools.notification import success
@@ -37,11 +38,33 @@ class WinbackComposer(models.TransientModel):
         "Customer's last message", compute="_compute_window"
     )
     window_open = fields.Boolean(compute="_compute_window")
+    window_closes_at = fields.Datetime(
+        "Free text until",
+        compute="_compute_window",
+        help="24 hours after the customer's last message: until then you may "
+        "answer in free text, after it only with an approved template.",
+    )
+    window_note = fields.Char(
+        "24-hour window",
+        compute="_compute_window",
+        help="Whether free text is possible, how long for, or since when not.",
+    )
     body = fields.Text("Message")
     template_id = fields.Many2one(
         "winback.template",
         domain="[('account_id', '=', account_id), ('status', '=', 'approved')]",
         help="Outside the 24-hour window WhatsApp only accepts approved templates.",
+    )
+    preview = fields.Text(
+        compute="_compute_preview",
+        help="The template's text with this customer's values, as it is sent.",
+    )
+    reply_activity_id = fields.Many2one(
+        "mail.activity",
+        "Reply to-do",
+        compute="_compute_reply_activity_id",
+        help="The customer's open Win-back reply activity: sending marks it "
+        "done, with your message as its feedback.",
     )
 
     @api.depends("partner_id")
@@ -66,10 +89,57 @@ class WinbackComposer(models.TransientModel):
                 )
                 .received_at
             )
+            now = fields.Datetime.now()
+            closes = last and last + SERVICE_WINDOW
             composer.last_inbound_at = last
-            composer.window_open = bool(
-                last and fields.Datetime.now() - last < SERVICE_WINDOW
+            composer.window_closes_at = closes
+            composer.window_open = bool(closes and now < closes)
+            composer.window_note = composer._window_note(last, closes, now)
+
+    def _window_note(self, last, closes, now):
+        """One line: how long free text is still possible, or why not and
+        since when."""
+        if not last:
+            return self.env._(
+                "No free text: the customer has never written to you on "
+                "WhatsApp, and WhatsApp only accepts an approved template."
             )
+        if now >= closes:
+            return self.env._(
+                "No free text: the 24-hour window of the customer's last message "
+                "(%(last)s) closed on %(closed)s. WhatsApp only accepts an "
+                "approved template now.",
+                last=format_datetime(self.env, last, dt_format=False),
+                closed=format_datetime(self.env, closes, dt_format=False),
+            )
+        hours, minutes = divmod(int((closes - now).total_seconds()) // 60, 60)
+        return self.env._(
+            "Free text possible for %(hours)s h %(minutes)02d min more (until "
+            "%(closes)s): the customer wrote on %(last)s.",
+            hours=hours,
+            minutes=minutes,
+            closes=format_datetime(self.env, closes, dt_format=False),
+            last=format_datetime(self.env, last, dt_format=False),
+        )
+
+    @api.depends("template_id", "partner_id", "account_id")
+    def _compute_preview(self):
+        for composer in self:
+            composer.preview = False
+            if not (composer.template_id and composer.partner_id):
+                continue
+            try:
+                composer.preview = composer._render_template()[1]
+            except UserError as error:
+                composer.preview = self.env._(
+                    "This template cannot be sent to this customer: %(reason)s",
+                    reason=error.args[0],
+                )
+
+    @api.depends("partner_id")
+    def _compute_reply_activity_id(self):
+        for composer in self:
+            composer.reply_activity_id = composer._reply_activities()[:1]
 
     def action_send(self):
         """Queue the message: the send cron sends it once this transaction is
@@ -113,13 +183,17 @@ class WinbackComposer(models.TransientModel):
         if not self.template_id and not self.window_open:
             raise UserError(
                 self.env._(
-                    "The customer has not written in the last 24 hours: WhatsApp "
-                    "only accepts an approved template now. Choose one."
+                    "%(why)s Choose one in the Template field.",
+                    why=self.window_note,
                 )
             )
         if not self.template_id and not (self.body or "").strip():
             raise UserError(self.env._("Write a message first."))
+        self._check_template()
         self._check_recipient(number or bsuid)
+        # What the customer reads: the template rendered now (a missing
+        # value is refused here, not by the send cron later), or the text.
+        text = self._render_template()[1] if self.template_id else self.body.strip()
         Message = self.env["winback.message"].sudo()
         message = Message.create(
             {
@@ -137,7 +211,62 @@ class WinbackComposer(models.TransientModel):
             }
         )
         self.env["winback.sender"]._trigger_send()
+        self._close_reply_activities(text)
         return message
+
+    def _check_template(self):
+        """Only an approved template of the sending account goes out (the
+        field's domain is the client's; a call over RPC is checked here)."""
+        template = self.template_id.sudo()
+        if not template:
+            return
+        if template.account_id != self.account_id or template.status != "approved":
+            raise UserError(
+                self.env._(
+                    "Template %(template)s is not an approved template of "
+                    "%(account)s: choose one that is.",
+                    template=template.name,
+                    account=self.account_id.display_name,
+                )
+            )
+
+    def _render_template(self):
+        """``(parameters, text)`` of the template for this customer, as the
+        send cron renders a message without campaign: in the company of the
+        account."""
+        self.ensure_one()
+        company = self.account_id.company_id or self.env.company
+        return self.template_id.sudo().with_company(company)._render(self.partner_id)
+
+    def _reply_activities(self):
+        """The customer's open Win-back reply activities."""
+        activity_type = self.env.ref(
+            "winback_whatsapp.mail_activity_type_winback_reply",
+            raise_if_not_found=False,
+        )
+        if not activity_type or not self.partner_id:
+            return self.env["mail.activity"]
+        return (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", "res.partner"),
+                    ("res_id", "=", self.partner_id.id),
+                    ("activity_type_id", "=", activity_type.id),
+                ]
+            )
+        )
+
+    def _close_reply_activities(self, text):
+        """The customer is answered: their Win-back reply to-do is done, by
+        the user who answered, with the answer as feedback. Whoever it was
+        assigned to (a colleague may answer for the salesperson)."""
+        activities = self._reply_activities()
+        if activities:
+            activities.action_feedback(
+                feedback=self.env._("Answered on WhatsApp: %(text)s", text=text)
+            )
 
     def _check_recipient(self, number):
         """Refuse what the sender would cancel: a customer of another
