@@ -1,7 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { openWinbackMenu } from "@winback_whatsapp/js/tours/tour_utils";
 
 // A marketer without help: from the campaigns kanban, create a campaign on
 // the Lukewarm segment with two messages picked by their readable names,
@@ -11,20 +11,7 @@ import { stepUtils } from "@web_tour/tour_service/tour_utils";
 registry.category("web_tour.tours").add("winback_whatsapp_campaign_progress_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            trigger: '.o_app[data-menu-xmlid="crm.crm_menu_root"]',
-            run: "click",
-        },
-        {
-            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
-            run: "click",
-        },
-        {
-            content: "Open the campaigns",
-            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_campaign"]',
-            run: "click",
-        },
+        ...openWinbackMenu("winback_whatsapp.menu_winback_campaign", "Open the campaigns"),
         {
             content: "The campaigns open as cards",
             trigger: ".o_kanban_view .o-kanban-button-new",

@@ -1,27 +1,14 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { openWinbackMenu } from "@winback_whatsapp/js/tours/tour_utils";
 
 // A new user's path through CRM > Win-back: create a segment, create a
 // two-message campaign on it, start it, then open the results.
 registry.category("web_tour.tours").add("winback_whatsapp_campaign_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            trigger: '.o_app[data-menu-xmlid="crm.crm_menu_root"]',
-            run: "click",
-        },
-        {
-            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
-            run: "click",
-        },
-        {
-            content: "Open the segments",
-            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_segment"]',
-            run: "click",
-        },
+        ...openWinbackMenu("winback_whatsapp.menu_winback_segment", "Open the segments"),
         {
             trigger: ".o_list_button_add",
             run: "click",

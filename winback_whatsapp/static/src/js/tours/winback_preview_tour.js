@@ -1,27 +1,14 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { openWinbackMenu } from "@winback_whatsapp/js/tours/tour_utils";
 
 // Preview a step on the phone panel: open a campaign, pick a sample customer,
 // and read the WhatsApp bubble with their values and the template's buttons.
 registry.category("web_tour.tours").add("winback_whatsapp_phone_preview_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            trigger: '.o_app[data-menu-xmlid="crm.crm_menu_root"]',
-            run: "click",
-        },
-        {
-            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
-            run: "click",
-        },
-        {
-            content: "Open the campaigns",
-            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_campaign"]',
-            run: "click",
-        },
+        ...openWinbackMenu("winback_whatsapp.menu_winback_campaign", "Open the campaigns"),
         {
             content: "Open the campaign",
             trigger:
@@ -101,20 +88,7 @@ registry.category("web_tour.tours").add("winback_whatsapp_phone_preview_tour", {
 registry.category("web_tour.tours").add("winback_whatsapp_lift_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            trigger: '.o_app[data-menu-xmlid="crm.crm_menu_root"]',
-            run: "click",
-        },
-        {
-            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
-            run: "click",
-        },
-        {
-            content: "Open the results report",
-            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_report"]',
-            run: "click",
-        },
+        ...openWinbackMenu("winback_whatsapp.menu_winback_report", "Open the results report"),
         {
             content: "The pivot's columns read Treated and Holdout",
             trigger:

@@ -1,29 +1,14 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { openWinbackMenu } from "@winback_whatsapp/js/tours/tour_utils";
 
 // Opens CRM > Win-back > Reporting > Results as a user would, and checks the
 // pivot shows the results by segment with the reply and conversion rates.
 registry.category("web_tour.tours").add("winback_whatsapp_reporting_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            content: "Open CRM",
-            trigger: '.o_app[data-menu-xmlid="crm.crm_menu_root"]',
-            run: "click",
-        },
-        {
-            content: "Open the Win-back menu",
-            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
-            run: "click",
-        },
-        {
-            content: "Open the results report",
-            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_report"]',
-            run: "click",
-        },
+        ...openWinbackMenu("winback_whatsapp.menu_winback_report", "Open the results report"),
         {
             content: "The pivot shows real data, not the sample",
             trigger: ".o_pivot:not(.o_view_sample_data) table",
