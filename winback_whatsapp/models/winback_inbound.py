@@ -348,7 +348,12 @@ class WinbackInbound(models.AbstractModel):
         media = self.env["winback.media"].search(
             [("message_id", "=", message.id)], limit=1
         )
-        posted = message.partner_id.message_post(
+        # Filed by the system, in the customer's name: the customer does not
+        # become a follower of their own contact (who would then receive by
+        # e-mail what the sales team writes there).
+        posted = message.partner_id.with_context(
+            mail_create_nosubscribe=True
+        ).message_post(
             body=self._chatter_body(message, media),
             author_id=message.partner_id.id,
             message_type="comment",

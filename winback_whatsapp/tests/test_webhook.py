@@ -336,6 +336,15 @@ class TestWebhook(HttpCase):
         self.assertEqual(len(self.partner.activity_ids), 1)
         self.assertIn("Is it still valid?", str(activity.note))
 
+    def test_reply_does_not_make_the_customer_a_follower(self):
+        """A reply is filed by the system on the customer's record: it does
+        not subscribe the customer to their own contact, which would send
+        them by e-mail what the sales team writes there next."""
+        self.assertNotIn(self.partner, self.partner.message_partner_ids)
+        self._post(self._inbound("text", {"body": "ciao"}, "wamid.IN8"))
+        self.assertEqual(len(self._chatter(self.partner, "ciao")), 1)
+        self.assertNotIn(self.partner, self.partner.message_partner_ids)
+
     def test_activity_falls_back_to_campaign_responsible(self):
         self.partner.user_id = False
         responsible = self.env["res.users"].create(
