@@ -8,7 +8,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import fields
 from odoo.tests import HttpCase, TransactionCase, freeze_time, new_test_user, tagged
-from odoo.tools import convert_file
+from odoo.tools import convert_file, format_datetime
 
 from .common import run_job
 from .test_demo import DEMO_FILES
@@ -32,12 +32,8 @@ def settle_crons(case, rounds=10):
     for _round in range(rounds):
         case.env.flush_all()
         now = fields.Datetime.now()
-        ready = crons.filtered(
-            lambda c: c.nextcall <= now
-            or case.env["ir.cron.trigger"].search_count(
-                [("cron_id", "=", c.id), ("call_at", "<=", now)]
-            )
-        )
+        due = case.env["ir.cron.trigger"].search([("call_at", "<=", now)]).cron_id
+        ready = crons.filtered(lambda c, now=now: c.nextcall <= now) | (crons & due)
         if not ready:
             return ran
         for cron in ready:
@@ -53,7 +49,9 @@ def crons_just_ran(case):
     now = fields.Datetime.now()
     for name in CRONS:
         cron = case.env.ref(f"{MODULE}.ir_cron_winback_{name}")
-        cron.nextcall = now + relativedelta(**{cron.interval_type: cron.interval_number})
+        cron.nextcall = now + relativedelta(
+            **{cron.interval_type: cron.interval_number}
+        )
         case.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
 
 
@@ -109,6 +107,21 @@ class TestFirstSendAfterStart(TransactionCase):
         self.assertEqual(
             messages.filtered(lambda m: m.state not in SENT).mapped("error_message"),
             [],
+        )
+
+    def test_start_says_when_the_first_messages_go(self):
+        """The demo's first campaign already had customers: Start says when
+        the newly eligible get their first message (now: its window is
+        open), not when an old queued message was due, nor an empty space."""
+        campaign = self.env.ref(f"{MODULE}.sequence_cold")
+        self.assertTrue(campaign.enrolled_count)
+        start = datetime.combine(date.today(), time(11, 0))
+        with freeze_time(start):
+            result = campaign.with_user(self.marketer).action_start()
+        when = format_datetime(self.env(user=self.marketer), start)
+        self.assertIn(
+            f"customers eligible; the first messages go out from {when}.",
+            result["params"]["message"],
         )
 
     def test_first_messages_go_minutes_after_start_by_day(self):
@@ -188,7 +201,9 @@ class TestMarketerPathTour(HttpCase):
         self.assertEqual(customer.winback_segment_id, lukewarm)
         crons_just_ran(self)
 
-        self.start_tour("/odoo", "winback_whatsapp_marketer_path_tour", login=sally.login)
+        self.start_tour(
+            "/odoo", "winback_whatsapp_marketer_path_tour", login=sally.login
+        )
         campaign = self.env["winback.campaign"].search([("name", "=", "Marketer path")])
         self.assertEqual(campaign.state, "running")
         # What the cron workers do next, woken up by Start: enroll, queue,
@@ -200,15 +215,17 @@ class TestMarketerPathTour(HttpCase):
         self.assertIn(sent.state, SENT)
         self.assertEqual(sent.partner_id, customer)
 
-        self.start_tour("/odoo", "winback_whatsapp_marketer_reply_tour", login=sally.login)
+        self.start_tour(
+            "/odoo", "winback_whatsapp_marketer_reply_tour", login=sally.login
+        )
         enrollment = campaign.enrollment_ids
         self.assertEqual(enrollment.state, "replied")
-        self.assertEqual(
-            (campaign.sent_count, campaign.replied_count), (1, 1)
-        )
+        self.assertEqual((campaign.sent_count, campaign.replied_count), (1, 1))
         activity_type = self.env.ref(f"{MODULE}.mail_activity_type_winback_reply")
         self.assertFalse(
-            customer.activity_ids.filtered(lambda a: a.activity_type_id == activity_type)
+            customer.activity_ids.filtered(
+                lambda a: a.activity_type_id == activity_type
+            )
         )
         answer = self.env["winback.message"].search(
             [("partner_id", "=", customer.id), ("direction", "=", "outbound"),
