@@ -214,6 +214,12 @@ def main():
                 browser.click_tab(tab)
                 if not browser.wait_for(drawn):
                     print(f"{name}: the {tab} tab shows nothing", file=sys.stderr)
+                # The tabs at the top of the screen, what they show under them.
+                browser.call(
+                    "Runtime.evaluate",
+                    expression="document.querySelector('.o_notebook')"
+                    ".scrollIntoView({block: 'start'})",
+                )
             time.sleep(1.5)  # charts animate
             if browser.wait_for(".o_error_dialog", timeout=0.5):
                 # A crashed view: say so instead of saving its error dialog.
