@@ -70,25 +70,32 @@ registry.category("web_tour.tours").add("winback_whatsapp_marketer_path_tour", {
             run: "click",
         },
         {
+            content: "The step previews its message for a customer of the segment",
+            trigger: ".o_field_widget[name='step_ids'] .o_data_row [name='preview_line']:contains('Hi Giulia, we have news for you')",
+        },
+        {
             content: "Add the second message",
             trigger: ".o_field_widget[name='step_ids'] .o_field_x2many_list_row_add a",
             run: "click",
         },
         {
-            trigger: ".o_field_widget[name='step_ids'] .o_selected_row .o_field_widget[name='name'] input",
+            trigger: ".o_field_widget[name='step_ids'] .o_data_row:nth-child(2).o_selected_row .o_field_widget[name='name'] input",
             run: "edit Last call",
         },
         {
-            trigger: ".o_field_widget[name='step_ids'] .o_selected_row .o_field_widget[name='delay_days'] input",
+            trigger: ".o_field_widget[name='step_ids'] .o_data_row:nth-child(2).o_selected_row .o_field_widget[name='delay_days'] input",
             run: "edit 4",
         },
         {
-            trigger: ".o_field_widget[name='step_ids'] .o_selected_row .o_field_widget[name='template_id'] input",
+            trigger: ".o_field_widget[name='step_ids'] .o_data_row:nth-child(2).o_selected_row .o_field_widget[name='template_id'] input",
             run: "edit path last call",
         },
         {
             trigger: ".o-autocomplete--dropdown-item a:contains('Winback path last call (en)')",
             run: "click",
+        },
+        {
+            trigger: ".o_field_widget[name='step_ids'] .o_data_row:nth-child(2) [name='preview_line']:contains('Hi Giulia, a last call')",
         },
         {
             trigger: ".o_form_button_save",
