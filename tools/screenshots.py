@@ -7,6 +7,7 @@ per screen into docs/screenshots/.
 
     .venv/bin/python tools/screenshots.py [--url http://127.0.0.1:8069]
         [--db winback_demo] [--login admin] [--password admin] [--out DIR]
+        [--only campaigns_kanban phone_preview lift_chart]
 """
 
 import argparse
@@ -23,13 +24,29 @@ from urllib.parse import urlparse
 import requests
 import websocket
 
-# (file name, action or menu xmlid, view type)
+# (file name, action xmlid, view type[, (record xmlid, notebook tab, what the
+# tab shows once drawn)])
 SCREENS = [
     ("reporting_pivot", "winback_whatsapp.winback_report_action", "pivot"),
     ("reporting_graph", "winback_whatsapp.winback_report_action", "graph"),
     ("reporting_list", "winback_whatsapp.winback_report_action", "list"),
     ("lift_over_holdout", "winback_whatsapp.winback_lift_action", "list"),
     ("settings", "winback_whatsapp.winback_config_settings_action", "form"),
+    # The marketer's dashboard: the campaigns as cards with their funnel.
+    ("campaigns_kanban", "winback_whatsapp.winback_campaign_action", "kanban"),
+    # A campaign's first message on the phone panel, and its lift chart.
+    (
+        "phone_preview",
+        "winback_whatsapp.winback_campaign_action",
+        "form",
+        ("winback_whatsapp.sequence_cold", "Phone preview", ".o_winback_bubble"),
+    ),
+    (
+        "lift_chart",
+        "winback_whatsapp.winback_campaign_action",
+        "form",
+        ("winback_whatsapp.sequence_cold", "Lift", ".o_winback_lift_treated"),
+    ),
 ]
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
@@ -99,6 +116,15 @@ class Browser:
             time.sleep(0.3)
         return False
 
+    def click_tab(self, label):
+        """Open the notebook tab labelled ``label`` of the current form."""
+        script = (
+            "[...document.querySelectorAll('.o_notebook .nav-link')]"
+            f".find((a) => a.textContent.trim() === {json.dumps(label)})?.click()"
+        )
+        if self.wait_for(".o_notebook .nav-link"):
+            self.call("Runtime.evaluate", expression=script)
+
     def close(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
@@ -113,6 +139,9 @@ def main():
     parser.add_argument("--password", default="admin")
     parser.add_argument(
         "--out", default=str(Path(__file__).parent.parent / "docs/screenshots")
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="only these screens (file names)"
     )
     args = parser.parse_args()
     host = urlparse(args.url).hostname
@@ -132,6 +161,26 @@ def main():
         sys.exit(f"login failed: {auth.get('error', auth)}")
     sid = session.cookies["session_id"]
 
+    def record_id(xmlid):
+        module, name = xmlid.split(".")
+        answer = session.post(
+            f"{args.url}/web/dataset/call_kw",
+            json={
+                "jsonrpc": "2.0",
+                "params": {
+                    "model": "ir.model.data",
+                    "method": "search_read",
+                    "args": [[("module", "=", module), ("name", "=", name)]],
+                    "kwargs": {"fields": ["res_id"], "limit": 1},
+                },
+            },
+            timeout=60,
+        ).json()
+        rows = answer.get("result")
+        if not rows:
+            sys.exit(f"{xmlid}: no such record (is this the demo database?)")
+        return rows[0]["res_id"]
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     browser = Browser()
@@ -148,16 +197,29 @@ def main():
             mobile=False,
         )
         failed = []
-        for name, action, view_type in SCREENS:
-            browser.call(
-                "Page.navigate",
-                url=f"{args.url}/odoo/action-{action}?view_type={view_type}",
-            )
+        for name, action, view_type, *record in SCREENS:
+            if args.only and name not in args.only:
+                continue
+            url = f"{args.url}/odoo/action-{action}?view_type={view_type}"
+            if record:
+                xmlid, tab, drawn = record[0]
+                url = f"{args.url}/odoo/action-{action}/{record_id(xmlid)}"
+            browser.call("Page.navigate", url=url)
             time.sleep(1)
             if not browser.wait_for(
                 ".o_action_manager .o_view_controller, .o_setting_container"
             ):
                 print(f"{name}: the screen did not load", file=sys.stderr)
+            if record:
+                browser.click_tab(tab)
+                if not browser.wait_for(drawn):
+                    print(f"{name}: the {tab} tab shows nothing", file=sys.stderr)
+                # The tabs at the top of the screen, what they show under them.
+                browser.call(
+                    "Runtime.evaluate",
+                    expression="document.querySelector('.o_notebook')"
+                    ".scrollIntoView({block: 'start'})",
+                )
             time.sleep(1.5)  # charts animate
             if browser.wait_for(".o_error_dialog", timeout=0.5):
                 # A crashed view: say so instead of saving its error dialog.

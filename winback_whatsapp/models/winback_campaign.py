@@ -463,7 +463,9 @@ class WinbackCampaign(models.Model):
                     "go out from %(when)s.",
                     name=campaign.name,
                     count=campaign.eligible_count,
-                    when=format_datetime(self.env, campaign.next_send_at),
+                    # When the customers entering now get their first
+                    # message (not an earlier customer's next one).
+                    when=format_datetime(self.env, campaign._first_batch_time()),
                 )
                 for campaign in self
             ),

@@ -117,6 +117,7 @@ class WinbackEnroller(models.AbstractModel):
         if cap == 0:
             return 0
         first_step = campaign.step_ids[0]
+        first_send = now + timedelta(days=first_step.delay_days)
         # Two enrollments of one campaign (the cron and *Enroll now*) wait for
         # each other here. The snapshot is older than this lock (Odoo runs
         # REPEATABLE READ), so this alone does not see what the other one
@@ -158,7 +159,7 @@ class WinbackEnroller(models.AbstractModel):
                 campaign=campaign.id,
                 company=campaign.company_id.id,
                 step=first_step.id,
-                first_send=now + timedelta(days=first_step.delay_days),
+                first_send=first_send,
                 uid=self.env.uid,
                 now=now,
                 seed=campaign.holdout_seed,
@@ -169,6 +170,12 @@ class WinbackEnroller(models.AbstractModel):
         )
         count = self.env.cr.rowcount
         self.env["winback.enrollment"].invalidate_model()
+        if count:
+            # The first step is due at first_send: the queueing cron takes
+            # it then, not at its next quarter-hour run.
+            self.env.ref("winback_whatsapp.ir_cron_winback_advance").sudo()._trigger(
+                at=first_send
+            )
         _logger.info("Win-back campaign %s: %s customers enrolled", campaign.id, count)
         return count
 

@@ -276,6 +276,12 @@ class WinbackEnrollment(models.Model):
                 except Exception as error:  # noqa: BLE001
                     errors[enrollment] = error
         (self - self.browse(e.id for e in errors)).write({"next_send_at": False})
+        if queued:
+            # The send cron sends them when the first is due, in its window,
+            # not at its next run.
+            self.env["winback.sender"]._trigger_send(
+                at=min(vals["scheduled_at"] for vals in vals_list)
+            )
         for enrollment, error in errors.items():
             enrollment._fail_queue(error)
         return queued

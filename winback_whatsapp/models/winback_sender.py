@@ -70,9 +70,10 @@ class WinbackSender(models.AbstractModel):
         return sent
 
     @api.model
-    def _trigger_send(self):
-        """Wake the send cron now (it also runs every few minutes)."""
-        self.env.ref("winback_whatsapp.ir_cron_winback_send").sudo()._trigger()
+    def _trigger_send(self, at=None):
+        """Wake the send cron now, or at ``at`` (naive UTC), when the first
+        queued message is due (it also runs every few minutes)."""
+        self.env.ref("winback_whatsapp.ir_cron_winback_send").sudo()._trigger(at=at)
 
     @api.model
     def _send_due(self, pool, deadline):
