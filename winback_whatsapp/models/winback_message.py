@@ -336,9 +336,10 @@ class WinbackMessage(models.Model):
         """Mark the messages about to go on the wire ``sending``, with the
         text and parameters they were rendered with (``rendered``: ``{id:
         (parameters, text)}``), in one statement; the caller commits before
-        their calls start."""
+        their calls start. Returns ``{id: (callback data, parameters, text)}``
+        of the messages marked: only those still queued go."""
         if not self:
-            return self
+            return {}
         rendered = rendered or {}
         self.env.flush_all()
         self.env.cr.execute(
@@ -354,6 +355,7 @@ class WinbackMessage(models.Model):
                        write_uid = %s, write_date = (now() at time zone 'UTC')
                   FROM (VALUES %s) AS v(id, rendered, body, params)
                  WHERE m.id = v.id AND m.state = 'queued'
+             RETURNING m.id, m.biz_opaque_callback_data, m.render_params, m.body
                 """,
                 self.env.uid,
                 SQL(", ").join(
@@ -370,17 +372,32 @@ class WinbackMessage(models.Model):
                 ),
             )
         )
-        self.invalidate_recordset()
-        return self
+        sending = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        self.invalidate_recordset(
+            [
+                "state",
+                "error_code",
+                "error_message",
+                "attempt_count",
+                "biz_opaque_callback_data",
+                "body",
+                "render_params",
+                "write_uid",
+                "write_date",
+            ]
+        )
+        return sending
 
-    def _provider_call(self, clients, templates):
+    def _provider_call(self, clients, templates, sending):
         """The provider call that sends this message, with plain values
         only (it runs in a thread of the send pool, away from the ORM), and
         the account's messages per second. ``templates``: what a send needs
-        of each template, read once per run."""
+        of each template, read once per run; ``sending``: the callback data,
+        parameters and text the message was marked sending with
+        (``_mark_sending``)."""
         self.ensure_one()
         api, rate = clients[self.account_id.id]
-        opaque = self.biz_opaque_callback_data
+        opaque, render_params, body = sending[self.id]
         template = self.template_id
         if template:
             if template.id not in templates:
@@ -395,7 +412,7 @@ class WinbackMessage(models.Model):
                 self.phone_e164 or None,
                 name,
                 language,
-                json.loads(self.render_params or "[]"),
+                json.loads(render_params or "[]"),
                 buttons=buttons,
                 opaque=opaque,
                 recipient=self.whatsapp_bsuid or None,
@@ -404,7 +421,7 @@ class WinbackMessage(models.Model):
             call = functools.partial(
                 api.send_text,
                 self.phone_e164 or None,
-                self.body,
+                body,
                 opaque=opaque,
                 recipient=self.whatsapp_bsuid or None,
             )

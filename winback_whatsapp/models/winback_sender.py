@@ -109,15 +109,16 @@ class WinbackSender(models.AbstractModel):
         if not rows:
             return 0
         ready, rendered = self._prepare_wave(rows, run, pool.session)
-        ready._mark_sending(rendered)
+        sending = ready._mark_sending(rendered)
         calls = [
             (
                 m.account_id.id,
                 m.id,
                 m.phone_e164 or m.whatsapp_bsuid,
-                m._provider_call(run["clients"], run["templates"]),
+                m._provider_call(run["clients"], run["templates"], sending),
             )
             for m in ready
+            if m.id in sending
         ]
         self.env.cr.commit()  # pylint: disable=invalid-commit
         for account_id, message_id, number, (call, rate) in calls:
