@@ -393,7 +393,10 @@ class WinbackSegmentRecompute(models.AbstractModel):
         - ``table``: the table, read under the alias ``src``; it has the
           columns ``partner_id``, ``company_id`` and ``write_date``;
         - ``date``: SQL of the purchase's day in the company's time zone;
-        - ``counted``: SQL condition of the rows that are purchases.
+        - ``counted``: SQL condition of the rows that are purchases;
+        - ``rows`` (optional): SQL condition of the rows that may ever be
+          purchases, whatever their state (what the incremental night
+          looks at).
 
         The core counts confirmed sale orders (eCommerce orders included)
         and the posted customer invoices that no order produced (an invoice
@@ -418,6 +421,7 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 {
                     "table": SQL.identifier("account_move"),
                     "date": SQL("src.invoice_date"),
+                    "rows": SQL("src.move_type = 'out_invoice'"),
                     "counted": SQL(
                         "src.move_type = 'out_invoice' AND src.state = 'posted' "
                         "AND src.invoice_date IS NOT NULL AND NOT (%s)",
@@ -481,10 +485,11 @@ class WinbackSegmentRecompute(models.AbstractModel):
         queries = [
             SQL(
                 "SELECT src.partner_id FROM %s src "
-                "WHERE src.company_id = %s AND src.write_date >= %s",
+                "WHERE src.company_id = %s AND src.write_date >= %s AND %s",
                 source["table"],
                 company.id,
                 since,
+                source.get("rows", SQL("TRUE")),
             )
             for source in self._purchase_sources(company)
         ]

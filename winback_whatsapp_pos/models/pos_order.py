@@ -1,8 +1,13 @@
 from odoo import api, models
 
 # A Point of Sale order is a purchase once paid: paid, then posted when its
-# session closes ("done"), or invoiced.
+# session closes ("done"), or invoiced. A refund (a negative total, as Odoo
+# tells them apart) is no purchase.
 COUNTED_STATES = ("paid", "done", "invoiced")
+
+
+def _is_purchase(order):
+    return order.state in COUNTED_STATES and order.amount_total >= 0
 
 
 class PosOrder(models.Model):
@@ -11,18 +16,16 @@ class PosOrder(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         orders = super().create(vals_list)
-        orders._winback_purchases_changed(
-            orders.filtered(lambda o: o.state in COUNTED_STATES)
-        )
+        orders._winback_purchases_changed(orders.filtered(_is_purchase))
         return orders
 
     def write(self, vals):
         if not {"state", "partner_id", "date_order", "company_id"} & set(vals):
             return super().write(vals)
-        counted_before = self.filtered(lambda o: o.state in COUNTED_STATES)
+        counted_before = self.filtered(_is_purchase)
         partners_before = counted_before.partner_id
         res = super().write(vals)
-        counted = self.filtered(lambda o: o.state in COUNTED_STATES)
+        counted = self.filtered(_is_purchase)
         # Paid or cancelled, or a paid order moved to another customer or
         # date (paid -> posted -> invoiced changes nothing: one purchase).
         changed = (counted - counted_before) | (counted_before - counted)

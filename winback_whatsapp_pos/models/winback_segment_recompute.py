@@ -10,7 +10,7 @@ class WinbackSegmentRecompute(models.AbstractModel):
     @api.model
     def _purchase_sources(self, company):
         """Paid Point of Sale orders (paid, posted at the session's closing,
-        or invoiced), dated at the order."""
+        or invoiced), dated at the order; refunds are no purchase."""
         sources = super()._purchase_sources(company)
         if company.winback_count_pos_orders:
             tz = company.partner_id.tz or "UTC"
@@ -20,7 +20,9 @@ class WinbackSegmentRecompute(models.AbstractModel):
                     "date": SQL(
                         "timezone(%s, src.date_order AT TIME ZONE 'UTC')::date", tz
                     ),
-                    "counted": SQL("src.state IN %s", COUNTED_STATES),
+                    "counted": SQL(
+                        "src.state IN %s AND src.amount_total >= 0", COUNTED_STATES
+                    ),
                 }
             )
         return sources

@@ -128,6 +128,27 @@ class TestPosPurchases(WinbackDataMixin, WinbackCase):
         self._recompute()
         self.assertEqual(counter.winback_days_inactive, 100)
 
+    def test_a_refund_is_no_purchase(self):
+        """Refunding at the counter today does not make a lapsed customer
+        active, nor convert their win-back."""
+        customer = self._partner("Brings it back")
+        order = self._pos_order(customer, days_ago=200)
+        self.assertEqual(customer.winback_segment_id, self.cold)
+        enrollment = self.env["winback.enrollment"].create(
+            {
+                "partner_id": customer.id,
+                "campaign_id": self.campaign.id,
+                "segment_id": self.segment_cold.id,
+            }
+        )
+        refund = self.env["pos.order"].browse(order.refund()["res_id"])
+        self.assertLess(refund.amount_total, 0)
+        self._pay(refund)
+        self.assertEqual(customer.winback_segment_id, self.cold)
+        self.assertEqual(enrollment.state, "running")
+        self._recompute()
+        self.assertEqual(customer.winback_days_inactive, 200)
+
     def test_paying_a_pos_order_converts_a_running_enrollment(self):
         enrollment = self._enroll(self.segment_cold, "running")
         order = self._pos_order(enrollment.partner_id, pay=False, quantity=3)
