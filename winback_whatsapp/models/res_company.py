@@ -80,12 +80,17 @@ class ResCompany(models.Model):
         return companies
 
     def write(self, vals):
+        sources_changed = any(
+            company[name] != bool(vals[name])
+            for name in self._winback_purchase_source_fields() & set(vals)
+            for company in self
+        )
         res = super().write(vals)
         if {"winback_lukewarm_days", "winback_cooling_days", "winback_cold_days"} & set(
             vals
         ):
             self._winback_apply_thresholds()
-        if self._winback_purchase_source_fields() & set(vals):
+        if sources_changed:
             self.env["winback.segment.recompute"]._purchase_sources_changed()
         return res
 

@@ -152,6 +152,12 @@ class TestPurchaseSources(WinbackDataMixin, WinbackCase):
             groups="base.group_system,winback_whatsapp.group_winback_manager",
             company_ids=[(6, 0, (self.company | other).ids)],
         )
+        cron = self.env.ref("winback_whatsapp.ir_cron_winback_recompute")
+        Trigger = self.env["ir.cron.trigger"]
+        triggers = Trigger.search([("cron_id", "=", cron.id)])
+        # Saving the settings unchanged recomputes nothing.
+        self.env["res.config.settings"].with_user(manager).create({}).execute()
+        self.assertEqual(Trigger.search([("cron_id", "=", cron.id)]), triggers)
         settings = (
             self.env["res.config.settings"]
             .with_user(manager)
