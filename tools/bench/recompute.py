@@ -106,9 +106,10 @@ SELECT 'BENCH/INV/' || g, p, p, %(company)s, %(journal)s, %(currency)s,
                current_date - floor(400 * random())::int AS d
           FROM generate_series(1, %(k)s) g) s;
 -- Invoices of a tenth of the sale orders, linked line to line.
-INSERT INTO sale_order_line (order_id, name, product_uom_qty, price_unit,
-                             customer_lead, company_id)
-SELECT id, 'Bench', 1, 25, 0, company_id FROM sale_order WHERE id %% 10 = 0;
+INSERT INTO sale_order_line (order_id, name, product_id, product_uom,
+                             product_uom_qty, price_unit, customer_lead, company_id)
+SELECT id, 'Bench', %(product)s, %(uom)s, 1, 25, 0, company_id
+  FROM sale_order WHERE id %% 10 = 0;
 INSERT INTO account_move (name, ref, partner_id, commercial_partner_id, company_id,
                           journal_id, currency_id, move_type, state, auto_post,
                           date, invoice_date, amount_untaxed, create_date, write_date)
@@ -128,10 +129,11 @@ UPDATE pos_order po SET account_move = am.id, state = 'invoiced'
   FROM account_move am WHERE am.ref = 'POS' || po.id;
 -- One product line per invoice.
 INSERT INTO account_move_line (move_id, company_id, journal_id, currency_id,
-                               partner_id, display_type, name, quantity, price_unit,
-                               balance, parent_state, date)
-SELECT id, company_id, journal_id, currency_id, partner_id, 'product', 'Bench',
-       1, 25, -25, 'posted', date
+                               account_id, partner_id, display_type, name,
+                               quantity, price_unit, balance, amount_currency,
+                               debit, credit, parent_state, date)
+SELECT id, company_id, journal_id, currency_id, %(account)s, partner_id, 'product',
+       'Bench', 1, 25, -25, -25, 0, 25, 'posted', date
   FROM account_move WHERE name LIKE 'BENCH/%%';
 INSERT INTO sale_order_line_invoice_rel (invoice_line_id, order_line_id)
 SELECT aml.id, substr(am.ref, 4)::int
@@ -327,6 +329,7 @@ def mixed_sources(reg, options, first, segments):
             [config.id, env.uid],
         )
         session = env.cr.fetchone()[0]
+        product = env["product.product"].create({"name": "Bench product"})
         journal = env["account.journal"].search(
             [("type", "=", "sale"), ("company_id", "=", company.id)], limit=1
         )
@@ -337,6 +340,9 @@ def mixed_sources(reg, options, first, segments):
                 "company": company.id,
                 "session": session,
                 "journal": journal.id,
+                "account": journal.default_account_id.id,
+                "product": product.id,
+                "uom": product.uom_id.id,
                 "currency": company.currency_id.id,
                 "first": first,
                 "n": n,
