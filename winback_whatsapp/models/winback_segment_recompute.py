@@ -292,14 +292,14 @@ class WinbackSegmentRecompute(models.AbstractModel):
                        (p.winback_segment_id ->> %(key)s)::int AS old_segment
                   FROM res_partner p
                  WHERE %(scope)s
-            ), last_order AS (
-                SELECT buyer.commercial_partner_id AS commercial_id,
-                       max(src.purchase_date) AS last_date
-                  FROM (%(purchases)s) src
-                  JOIN res_partner buyer ON buyer.id = src.partner_id
-                 WHERE buyer.commercial_partner_id IN (
+            ), buyers AS (
+                SELECT id, commercial_partner_id FROM res_partner
+                 WHERE commercial_partner_id IN (
                        SELECT commercial_partner_id FROM scoped)
-              GROUP BY buyer.commercial_partner_id
+            ), last_order AS (
+                SELECT commercial_id, max(purchase_date) AS last_date
+                  FROM (%(purchases)s) src
+              GROUP BY commercial_id
             ), target AS (
                 SELECT sc.id, sc.old_date, sc.old_segment, lo.last_date,
                        (SELECT s.id
@@ -325,7 +325,7 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 """,
                 key=key,
                 scope=scope,
-                purchases=self._purchases_sql(company),
+                purchases=self._purchases_sql(company, SQL.identifier("buyers")),
                 company=company.id,
                 today=today,
                 filter=filter_sql,
@@ -416,7 +416,11 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 }
             )
         if company.winback_count_invoices:
-            from_order = SQL(" OR ").join(self._invoice_from_order_sql())
+            # NOT EXISTS, each a top-level condition: PostgreSQL makes them
+            # anti-joins (under an OR they would run once per invoice).
+            made_from_no_order = SQL(" AND ").join(
+                SQL("NOT %s", condition) for condition in self._invoice_from_order_sql()
+            )
             sources.append(
                 {
                     "table": SQL.identifier("account_move"),
@@ -424,8 +428,8 @@ class WinbackSegmentRecompute(models.AbstractModel):
                     "rows": SQL("src.move_type = 'out_invoice'"),
                     "counted": SQL(
                         "src.move_type = 'out_invoice' AND src.state = 'posted' "
-                        "AND src.invoice_date IS NOT NULL AND NOT (%s)",
-                        from_order,
+                        "AND src.invoice_date IS NOT NULL AND %s",
+                        made_from_no_order,
                     ),
                 }
             )
@@ -445,9 +449,10 @@ class WinbackSegmentRecompute(models.AbstractModel):
 
     @api.model
     def _invoice_from_order_sql(self):
-        """SQL conditions on the invoice ``src`` (account_move) that are true
-        when an order produced it, so that the order alone counts: here a
-        sale order (an invoice line linked to a sale order line)."""
+        """SQL ``EXISTS (...)`` conditions on the invoice ``src``
+        (account_move), one of which is true when an order produced it, so
+        that the order alone counts: here a sale order (an invoice line
+        linked to a sale order line)."""
         return [
             SQL(
                 """EXISTS (
@@ -459,22 +464,29 @@ class WinbackSegmentRecompute(models.AbstractModel):
         ]
 
     @api.model
-    def _purchases_sql(self, company):
+    def _purchases_sql(self, company, buyers):
         """One set-based query over every purchase source of ``company``:
-        rows (partner_id, purchase_date), one per purchase."""
+        rows (commercial_id, purchase_date), one per purchase of the
+        partners of ``buyers`` (a relation of columns id and
+        commercial_partner_id). Each source joins the buyers itself, so a
+        few customers are found through the source's partner index and a
+        chunk of customers by one hash join per source."""
         queries = [
             SQL(
-                "SELECT src.partner_id, %s AS purchase_date FROM %s src "
-                "WHERE src.company_id = %s AND %s",
+                "SELECT b.commercial_partner_id AS commercial_id,"
+                " %s AS purchase_date FROM %s src"
+                " JOIN %s b ON b.id = src.partner_id"
+                " WHERE src.company_id = %s AND %s",
                 source["date"],
                 source["table"],
+                buyers,
                 company.id,
                 source["counted"],
             )
             for source in self._purchase_sources(company)
         ]
         if not queries:
-            return SQL("SELECT NULL::int AS partner_id, NULL::date AS purchase_date")
+            return SQL("SELECT NULL::int AS commercial_id, NULL::date AS purchase_date")
         return SQL(" UNION ALL ").join(queries)
 
     @api.model
