@@ -7,6 +7,15 @@ placed, as in a shop's history), then measures in one run:
 - a warm recompute after 1% of the customers bought again;
 - a bare SQL floor doing the same aggregate and update in one statement;
 - a naive ORM loop over a 10,000-customer sample, extrapolated to N.
+
+These first runs count sale orders only (the company's other purchase
+sources are switched off), as before the Point of Sale and invoices counted.
+Then the mixed-source run (issue 15): the same N customers and M purchases,
+split in thirds across confirmed sale orders, paid Point of Sale orders and
+posted invoices made from no order, plus invoices made from a tenth of the
+orders (the same purchases, which must not count again); the addon's full
+recompute from cold over every source against a bare SQL floor over the same
+sources.
 """
 
 import random
@@ -71,6 +80,109 @@ DROP TABLE floor_target;
 """
 
 
+# Mixed sources: a third of the purchases each (a third of the sale orders
+# of the first runs stay, the other sources are generated). Invoices of orders are the
+# orders' purchases: a tenth of the sale orders and of the Point of Sale
+# orders get one (dated today, later than the order), which must not count.
+MIXED_SQL = """
+-- A third of the sale orders stay (random customers and dates already).
+DELETE FROM sale_order WHERE id %% 3 <> 0;
+INSERT INTO pos_order (name, partner_id, company_id, session_id, date_order, state,
+                       amount_total, amount_tax, amount_paid, amount_return,
+                       create_date, write_date)
+SELECT 'BENCH/POS/' || g, p, %(company)s, %(session)s, d,
+       (ARRAY['paid', 'done', 'done', 'invoiced'])[1 + floor(random() * 4)::int],
+       25, 0, 25, 0, d, d
+  FROM (SELECT g, %(first)s + floor(random() * %(n)s)::int AS p,
+               (now() AT TIME ZONE 'UTC') - 400 * random() * interval '1 day' AS d
+          FROM generate_series(1, %(k)s) g) s;
+-- Posted customer invoices made from no order.
+INSERT INTO account_move (name, partner_id, commercial_partner_id, company_id,
+                          journal_id, currency_id, move_type, state, auto_post,
+                          date, invoice_date, amount_untaxed, create_date, write_date)
+SELECT 'BENCH/INV/' || g, p, p, %(company)s, %(journal)s, %(currency)s,
+       'out_invoice', 'posted', 'no', d, d, 25, d, d
+  FROM (SELECT g, %(first)s + floor(random() * %(n)s)::int AS p,
+               current_date - floor(400 * random())::int AS d
+          FROM generate_series(1, %(k)s) g) s;
+-- Invoices of a tenth of the sale orders, linked line to line.
+INSERT INTO sale_order_line (order_id, name, product_id, product_uom,
+                             product_uom_qty, price_unit, customer_lead, company_id)
+SELECT id, 'Bench', %(product)s, %(uom)s, 1, 25, 0, company_id
+  FROM sale_order WHERE id %% 10 = 0;
+INSERT INTO account_move (name, ref, partner_id, commercial_partner_id, company_id,
+                          journal_id, currency_id, move_type, state, auto_post,
+                          date, invoice_date, amount_untaxed, create_date, write_date)
+SELECT 'BENCH/SOINV/' || sol.id, 'SOL' || sol.id, so.partner_id, so.partner_id,
+       so.company_id, %(journal)s, %(currency)s, 'out_invoice', 'posted', 'no',
+       current_date, current_date, 25, now(), now()
+  FROM sale_order_line sol JOIN sale_order so ON so.id = sol.order_id;
+-- Invoices of a tenth of the Point of Sale orders.
+INSERT INTO account_move (name, ref, partner_id, commercial_partner_id, company_id,
+                          journal_id, currency_id, move_type, state, auto_post,
+                          date, invoice_date, amount_untaxed, create_date, write_date)
+SELECT 'BENCH/POSINV/' || id, 'POS' || id, partner_id, partner_id, company_id,
+       %(journal)s, %(currency)s, 'out_invoice', 'posted', 'no',
+       current_date, current_date, 25, now(), now()
+  FROM pos_order WHERE id %% 10 = 0;
+UPDATE pos_order po SET account_move = am.id, state = 'invoiced'
+  FROM account_move am WHERE am.ref = 'POS' || po.id;
+-- One product line per invoice.
+INSERT INTO account_move_line (move_id, company_id, journal_id, currency_id,
+                               account_id, partner_id, display_type, name,
+                               quantity, price_unit, balance, amount_currency,
+                               debit, credit, parent_state, date)
+SELECT id, company_id, journal_id, currency_id, %(account)s, partner_id, 'product',
+       'Bench', 1, 25, -25, -25, 0, 25, 'posted', date
+  FROM account_move WHERE name LIKE 'BENCH/%%';
+INSERT INTO sale_order_line_invoice_rel (invoice_line_id, order_line_id)
+SELECT aml.id, substr(am.ref, 4)::int
+  FROM account_move am JOIN account_move_line aml ON aml.move_id = am.id
+ WHERE am.ref LIKE 'SOL%%';
+DELETE FROM ir_config_parameter WHERE key LIKE 'winback_whatsapp.recompute_%%';
+"""
+
+# The same statement as FLOOR_SQL, over the same sources as the addon: sale
+# orders, paid Point of Sale orders, and invoices made from no order.
+MIXED_FLOOR_SQL = FLOOR_SQL.replace(
+    """SELECT buyer.commercial_partner_id AS commercial_id,
+               max(timezone('UTC', so.date_order AT TIME ZONE 'UTC'))::date AS last_date
+          FROM sale_order so JOIN res_partner buyer ON buyer.id = so.partner_id
+         WHERE so.state = 'sale' AND so.company_id = %(company)s
+      GROUP BY buyer.commercial_partner_id""",
+    """SELECT buyer.commercial_partner_id AS commercial_id,
+               max(src.d) AS last_date
+          FROM (SELECT partner_id,
+                       timezone('UTC', date_order AT TIME ZONE 'UTC')::date AS d
+                  FROM sale_order
+                 WHERE state = 'sale' AND company_id = %(company)s
+             UNION ALL
+                SELECT partner_id,
+                       timezone('UTC', date_order AT TIME ZONE 'UTC')::date
+                  FROM pos_order
+                 WHERE state IN ('paid', 'done', 'invoiced')
+                   AND company_id = %(company)s
+             UNION ALL
+                SELECT am.partner_id, am.invoice_date
+                  FROM account_move am
+                 WHERE am.move_type = 'out_invoice' AND am.state = 'posted'
+                   AND am.company_id = %(company)s
+                   AND NOT EXISTS (
+                       SELECT 1 FROM account_move_line aml
+                         JOIN sale_order_line_invoice_rel rel
+                           ON rel.invoice_line_id = aml.id
+                        WHERE aml.move_id = am.id)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM pos_order po WHERE po.account_move = am.id)
+               ) src
+          JOIN res_partner buyer ON buyer.id = src.partner_id
+      GROUP BY buyer.commercial_partner_id""",
+)
+assert MIXED_FLOOR_SQL != FLOOR_SQL
+
+SEGMENTED_SQL = "SELECT count(*) FROM res_partner WHERE winback_segment_id IS NOT NULL"
+
+
 def vacuum(database):
     # Each measured run starts from the same physical state.
     subprocess.run(
@@ -90,6 +202,19 @@ def main():
 
     with environment(reg) as env:
         company = env.company
+        # The Point of Sale brings Inventory, and with it sale_stock's
+        # required shipping policy: a column default in this scratch
+        # database keeps the SQL inserts of orders short.
+        if "picking_policy" in env["sale.order"]._fields:
+            env.cr.execute(
+                "ALTER TABLE sale_order ALTER COLUMN picking_policy"
+                " SET DEFAULT 'direct'"
+            )
+        # The sale-order-only runs, as before other sources counted.
+        env.cr.execute(
+            "UPDATE res_company SET winback_count_invoices = FALSE,"
+            " winback_count_pos_orders = FALSE"
+        )
         started = time.perf_counter()
         env.cr.execute(PARTNERS_SQL, {"n": n})
         ids = [row[0] for row in env.cr.fetchall()]
@@ -137,9 +262,7 @@ def main():
     vacuum(options.database)
     with environment(reg) as env:
         addon_s, _ = timed(recompute_until_done, env)
-        env.cr.execute(
-            "SELECT count(*) FROM res_partner WHERE winback_segment_id IS NOT NULL"
-        )
+        env.cr.execute(SEGMENTED_SQL)
         segmented = env.cr.fetchone()[0]
 
     # Warm: 1% of the customers bought today (inserted in SQL, as an import
@@ -167,6 +290,7 @@ def main():
         env.cr.rollback()
 
     naive_est = naive_s * n / options.sample
+    mixed = mixed_sources(reg, options, ids[0], segments)
     report(
         "recompute",
         partners=n,
@@ -184,6 +308,104 @@ def main():
         addon_s=warm_s,
         pct_of_cold=100 * warm_s / addon_s,
     )
+    report("recompute_mixed", **mixed)
+
+
+def mixed_sources(reg, options, first, segments):
+    """The mixed-source run: the same customers, M purchases in thirds across
+    sale orders, Point of Sale orders and invoices; the addon's cold full
+    recompute over every source against the SQL floor over the same."""
+    n, k = options.partners, options.orders // 3
+    with environment(reg) as env:
+        company = env.company
+        company.write(
+            {"winback_count_invoices": True, "winback_count_pos_orders": True}
+        )
+        config = env["pos.config"].create({"name": "Bench counter"})
+        env.cr.execute(
+            "INSERT INTO pos_session (config_id, user_id, name, state, start_at,"
+            " stop_at) VALUES (%s, %s, 'BENCH/SESSION', 'closed', now(), now())"
+            " RETURNING id",
+            [config.id, env.uid],
+        )
+        session = env.cr.fetchone()[0]
+        product = env["product.product"].create({"name": "Bench product"})
+        journal = env["account.journal"].search(
+            [("type", "=", "sale"), ("company_id", "=", company.id)], limit=1
+        )
+        started = time.perf_counter()
+        env.cr.execute(
+            MIXED_SQL,
+            {
+                "company": company.id,
+                "session": session,
+                "journal": journal.id,
+                "account": journal.default_account_id.id,
+                "product": product.id,
+                "uom": product.uom_id.id,
+                "currency": company.currency_id.id,
+                "first": first,
+                "n": n,
+                "k": k,
+            },
+        )
+        elapsed = time.perf_counter() - started
+        env.cr.execute(
+            "SELECT (SELECT count(*) FROM sale_order),"
+            " (SELECT count(*) FROM account_move"
+            "   WHERE name LIKE 'BENCH/SOINV/%' OR name LIKE 'BENCH/POSINV/%')"
+        )
+        sale_orders, order_invoices = env.cr.fetchone()
+        purchases = sale_orders + 2 * k
+        print(
+            f"# mixed sources: {purchases} purchases ({sale_orders} sale orders, "
+            f"{k} POS orders, {k} invoices of no order) and {order_invoices} "
+            f"invoices of orders, in {elapsed:.1f}s"
+        )
+    subprocess.run(
+        ["psql", "-X", "-q", "-d", options.database, "-c", "VACUUM ANALYZE"], check=True
+    )
+
+    with environment(reg) as env:
+        env.cr.execute(CLEAR_SQL)
+    vacuum(options.database)
+    with environment(reg) as env:
+        today = env["res.partner"]._winback_today()
+        floor_s, _ = timed(
+            env.cr.execute,
+            MIXED_FLOOR_SQL,
+            {
+                "today": today,
+                "company": env.company.id,
+                "key": str(env.company.id),
+                "lukewarm": segments[60].id,
+                "cooling": segments[90].id,
+                "cold": segments[180].id,
+            },
+        )
+        env.cr.execute(SEGMENTED_SQL)
+        floor_segmented = env.cr.fetchone()[0]
+
+    with environment(reg) as env:
+        env.cr.execute(CLEAR_SQL)
+    vacuum(options.database)
+    with environment(reg) as env:
+        addon_s, _ = timed(recompute_until_done, env)
+        env.cr.execute(SEGMENTED_SQL)
+        segmented = env.cr.fetchone()[0]
+    return {
+        "partners": n,
+        "purchases": purchases,
+        "sale_orders": sale_orders,
+        "pos_orders": k,
+        "invoices": k,
+        "order_invoices": order_invoices,
+        "segmented": segmented,
+        "floor_segmented": floor_segmented,
+        "addon_s": addon_s,
+        "floor_s": floor_s,
+        "ratio": addon_s / floor_s,
+    }
 
 
 def recompute_until_done(env):

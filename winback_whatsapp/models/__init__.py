@@ -27,3 +27,4 @@ from . import winback_media
 from . import winback_account_signal
 from . import winback_bsuid_optout
 from . import ir_module_module
+from . import account_move

@@ -42,6 +42,20 @@ class ResCompany(models.Model):
         "salesperson and the campaign answered has no responsible (or an "
         "archived one, such as OdooBot). Empty: the administrator.",
     )
+    winback_count_sale_orders = fields.Boolean(
+        "Count sale orders",
+        default=True,
+        help="A confirmed sale order (eCommerce orders included) is a purchase "
+        "for the win-back segments. An invoice made from it counts once, "
+        "dated at the order.",
+    )
+    winback_count_invoices = fields.Boolean(
+        "Count invoices",
+        default=True,
+        help="A posted customer invoice that no sale order or Point of Sale "
+        "order produced is a purchase for the win-back segments, dated at its "
+        "invoice date.",
+    )
 
     _sql_constraints = [
         (
@@ -66,12 +80,25 @@ class ResCompany(models.Model):
         return companies
 
     def write(self, vals):
+        sources_changed = any(
+            company[name] != bool(vals[name])
+            for name in self._winback_purchase_source_fields() & set(vals)
+            for company in self
+        )
         res = super().write(vals)
         if {"winback_lukewarm_days", "winback_cooling_days", "winback_cold_days"} & set(
             vals
         ):
             self._winback_apply_thresholds()
+        if sources_changed:
+            self.env["winback.segment.recompute"]._purchase_sources_changed()
         return res
+
+    @api.model
+    def _winback_purchase_source_fields(self):
+        """The fields that choose a company's purchase sources (glue modules
+        add theirs)."""
+        return {"winback_count_sale_orders", "winback_count_invoices"}
 
     def _winback_apply_thresholds(self):
         """Settings' thresholds move the company's three segments (when it

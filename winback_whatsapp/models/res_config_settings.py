@@ -22,6 +22,12 @@ class ResConfigSettings(models.TransientModel):
     winback_reply_user_id = fields.Many2one(
         related="company_id.winback_reply_user_id", readonly=False
     )
+    winback_count_sale_orders = fields.Boolean(
+        related="company_id.winback_count_sale_orders", readonly=False
+    )
+    winback_count_invoices = fields.Boolean(
+        related="company_id.winback_count_invoices", readonly=False
+    )
     winback_message_retention_days = fields.Integer(
         "Keep message contents (days)",
         config_parameter="winback_whatsapp.message_retention_days",

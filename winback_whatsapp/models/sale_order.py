@@ -7,7 +7,9 @@ class SaleOrder(models.Model):
     def action_confirm(self):
         res = super().action_confirm()
         self._winback_orders_changed()
-        self.env["winback.enroller"]._register_orders(self)
+        self.env["winback.enroller"]._register_orders(
+            self.filtered(lambda o: o.company_id.winback_count_sale_orders)
+        )
         return res
 
     def _action_cancel(self):

@@ -181,47 +181,71 @@ class WinbackEnroller(models.AbstractModel):
 
     @api.model
     def _register_orders(self, orders):
-        """Purchase exit: a confirmed order of an enrolled customer (or of
-        anyone of their commercial entity) ends the campaign and stops its
-        messages. Within the attribution window it converts the enrollment
-        and records the revenue; after it, the enrollment ends as bought,
-        not counted as a conversion. Holdout customers are measured the same
-        way, for the lift. A customer who replied and then buys within the
-        window converts."""
+        """Purchase exit of the customers of confirmed sale ``orders``."""
+        return self._register_purchases(
+            [
+                {
+                    "partner": order.partner_id,
+                    "company": order.company_id,
+                    "date": order.date_order,
+                    "amount": order.amount_untaxed,
+                    "currency": order.currency_id,
+                    "link": {"order_id": order.id},
+                }
+                for order in orders.filtered(lambda o: o.state == "sale")
+            ]
+        )
+
+    @api.model
+    def _register_purchases(self, purchases):
+        """Purchase exit: a purchase of an enrolled customer (or of anyone
+        of their commercial entity), from any source, ends the campaign and
+        stops its messages. Within the attribution window it converts the
+        enrollment and records the revenue; after it, the enrollment ends as
+        bought, not counted as a conversion. Holdout customers are measured
+        the same way, for the lift. A customer who replied and then buys
+        within the window converts.
+
+        :param purchases: dicts with ``partner``, ``company``, ``date`` (a
+            datetime, UTC), ``amount`` (untaxed) in ``currency``, and
+            ``link``, the enrollment's values that point at the purchase
+            (``{"order_id": id}`` for a sale order)
+        """
         Enrollment = self.env["winback.enrollment"].sudo()
-        for order in orders.filtered(lambda o: o.state == "sale"):
+        for purchase in purchases:
             family = self.env["res.partner"].search(
                 [
                     (
                         "commercial_partner_id",
                         "=",
-                        order.partner_id.commercial_partner_id.id,
+                        purchase["partner"].commercial_partner_id.id,
                     )
                 ]
             )
             candidates = Enrollment.search(
                 [
                     ("partner_id", "in", family.ids),
-                    ("company_id", "=", order.company_id.id),
+                    ("company_id", "=", purchase["company"].id),
                     ("state", "in", (*LIVE_STATES, "replied")),
                 ]
             )
             for enrollment in candidates:
                 campaign = enrollment.campaign_id
                 start = enrollment.last_sent_at or enrollment.create_date
-                if order.date_order > start + timedelta(days=campaign.attribution_days):
+                date = purchase["date"]
+                if date > start + timedelta(days=campaign.attribution_days):
                     if enrollment.state in LIVE_STATES:
-                        enrollment._end("bought", outcome_date=order.date_order)
+                        enrollment._end("bought", outcome_date=date)
                     continue
                 enrollment._end(
                     "converted",
-                    order_id=order.id,
-                    revenue=order.currency_id._convert(
-                        order.amount_untaxed,
+                    revenue=purchase["currency"]._convert(
+                        purchase["amount"],
                         enrollment.currency_id,
-                        order.company_id,
-                        order.date_order.date(),
+                        purchase["company"],
+                        date.date(),
                     ),
+                    **purchase["link"],
                 )
         return True
 

@@ -65,6 +65,14 @@ class WinbackEnrollment(models.Model):
     order_id = fields.Many2one(
         "sale.order", "Converted order", readonly=True, ondelete="set null"
     )
+    move_id = fields.Many2one(
+        "account.move",
+        "Converted invoice",
+        readonly=True,
+        ondelete="set null",
+        help="The customer invoice, made from no order, that converted the "
+        "enrollment.",
+    )
     currency_id = fields.Many2one(related="company_id.currency_id")
     revenue = fields.Monetary(readonly=True)
     message_ids = fields.One2many("winback.message", "enrollment_id", "Messages")

@@ -29,8 +29,8 @@ RECOMPUTE_TIME_BUDGET = 60
 
 class WinbackSegmentRecompute(models.AbstractModel):
     """Keeps every partner's last purchase date, segment and segment tag up
-    to date, set-based: at each order confirmation or cancellation, and in
-    the nightly cron."""
+    to date, set-based: at each purchase (an order confirmed or paid, an
+    invoice posted) or its cancellation, and in the nightly cron."""
 
     _name = "winback.segment.recompute"
     _description = "Win-back segment recompute engine"
@@ -140,8 +140,8 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 SQL(
                     """
                 SELECT buyer.commercial_partner_id
-                  FROM sale_order so JOIN res_partner buyer ON buyer.id = so.partner_id
-                 WHERE so.company_id = %(company)s AND so.write_date >= %(since)s
+                  FROM (%(changed)s) src
+                  JOIN res_partner buyer ON buyer.id = src.partner_id
                  UNION
                 SELECT commercial_partner_id FROM res_partner
                  WHERE write_date >= %(since)s
@@ -155,7 +155,7 @@ class WinbackSegmentRecompute(models.AbstractModel):
                           AND %(last_day)s - (winback_last_order_date ->> %(key)s)::date
                               < bound)
                     """,
-                    company=company.id,
+                    changed=self._changed_purchases_sql(company, since),
                     since=since,
                     key=key,
                     bounds=bounds,
@@ -209,9 +209,10 @@ class WinbackSegmentRecompute(models.AbstractModel):
         the commercial entities ``commercial_ids``, or everyone.
 
         A commercial entity (a company, or a person without a parent) and all
-        its contacts share one last purchase: the latest confirmed order any of
-        them placed. Contacts therefore enter the segment with their company,
-        so the person who has the mobile number gets the message.
+        its contacts share one last purchase: the latest purchase any of them
+        made, from any source the company counts (``_purchase_sources``).
+        Contacts therefore enter the segment with their company, so the
+        person who has the mobile number gets the message.
 
         Only rows whose values change are written. Odoo's transactions are
         repeatable-read: when an order confirmation updates the same partner
@@ -272,7 +273,6 @@ class WinbackSegmentRecompute(models.AbstractModel):
         """Fill winback_recompute_tmp with the partners of ``scope`` whose
         last purchase or segment changes; returns their number."""
         key = str(company.id)
-        tz = company.partner_id.tz or "UTC"
         # A segment's extra filter becomes a sub-select over res_partner.
         filters = [
             SQL("WHEN %s THEN sc.id IN %s", segment.id, subselect)
@@ -292,17 +292,14 @@ class WinbackSegmentRecompute(models.AbstractModel):
                        (p.winback_segment_id ->> %(key)s)::int AS old_segment
                   FROM res_partner p
                  WHERE %(scope)s
-            ), last_order AS (
-                SELECT buyer.commercial_partner_id AS commercial_id,
-                       max(timezone(%(tz)s, so.date_order AT TIME ZONE 'UTC'))::date
-                           AS last_date
-                  FROM sale_order so
-                  JOIN res_partner buyer ON buyer.id = so.partner_id
-                 WHERE so.state = 'sale'
-                   AND so.company_id = %(company)s
-                   AND buyer.commercial_partner_id IN (
+            ), buyers AS (
+                SELECT id, commercial_partner_id FROM res_partner
+                 WHERE commercial_partner_id IN (
                        SELECT commercial_partner_id FROM scoped)
-              GROUP BY buyer.commercial_partner_id
+            ), last_order AS (
+                SELECT commercial_id, max(purchase_date) AS last_date
+                  FROM (%(purchases)s) src
+              GROUP BY commercial_id
             ), target AS (
                 SELECT sc.id, sc.old_date, sc.old_segment, lo.last_date,
                        (SELECT s.id
@@ -328,7 +325,7 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 """,
                 key=key,
                 scope=scope,
-                tz=tz,
+                purchases=self._purchases_sql(company, SQL.identifier("buyers")),
                 company=company.id,
                 today=today,
                 filter=filter_sql,
@@ -384,3 +381,130 @@ class WinbackSegmentRecompute(models.AbstractModel):
 
     def _segments(self):
         return self.env["winback.segment"].sudo()
+
+    # ------------------------------------------------------------
+    # PURCHASE SOURCES
+    # ------------------------------------------------------------
+
+    @api.model
+    def _purchase_sources(self, company):
+        """The purchase sources ``company`` counts (Settings), each a dict:
+
+        - ``table``: the table, read under the alias ``src``; it has the
+          columns ``partner_id``, ``company_id`` and ``write_date``;
+        - ``date``: SQL of the purchase's day in the company's time zone;
+        - ``counted``: SQL condition of the rows that are purchases;
+        - ``rows`` (optional): SQL condition of the rows that may ever be
+          purchases, whatever their state (what the incremental night
+          looks at).
+
+        The core counts confirmed sale orders (eCommerce orders included)
+        and the posted customer invoices that no order produced (an invoice
+        made from an order is the order's purchase, dated at the order);
+        glue modules such as ``winback_whatsapp_pos`` add theirs.
+        """
+        tz = company.partner_id.tz or "UTC"
+        sources = []
+        if company.winback_count_sale_orders:
+            sources.append(
+                {
+                    "table": SQL.identifier("sale_order"),
+                    "date": SQL(
+                        "timezone(%s, src.date_order AT TIME ZONE 'UTC')::date", tz
+                    ),
+                    "counted": SQL("src.state = 'sale'"),
+                }
+            )
+        if company.winback_count_invoices:
+            # NOT EXISTS, each a top-level condition: PostgreSQL makes them
+            # anti-joins (under an OR they would run once per invoice).
+            made_from_no_order = SQL(" AND ").join(
+                SQL("NOT %s", condition) for condition in self._invoice_from_order_sql()
+            )
+            sources.append(
+                {
+                    "table": SQL.identifier("account_move"),
+                    "date": SQL("src.invoice_date"),
+                    "rows": SQL("src.move_type = 'out_invoice'"),
+                    "counted": SQL(
+                        "src.move_type = 'out_invoice' AND src.state = 'posted' "
+                        "AND src.invoice_date IS NOT NULL AND %s",
+                        made_from_no_order,
+                    ),
+                }
+            )
+        return sources
+
+    @api.model
+    def _purchase_sources_changed(self):
+        """A company counts other sources now: every last purchase may
+        change, so the recompute cron runs in full, at once (in the
+        background), rather than at night."""
+        self.env["ir.config_parameter"].sudo().set_param(PARAM_LAST_FULL, False)
+        cron = self.env.ref(
+            "winback_whatsapp.ir_cron_winback_recompute", raise_if_not_found=False
+        )
+        if cron:
+            cron.sudo()._trigger()
+
+    @api.model
+    def _invoice_from_order_sql(self):
+        """SQL ``EXISTS (...)`` conditions on the invoice ``src``
+        (account_move), one of which is true when an order produced it, so
+        that the order alone counts: here a sale order (an invoice line
+        linked to a sale order line)."""
+        return [
+            SQL(
+                """EXISTS (
+                    SELECT 1 FROM account_move_line aml
+                      JOIN sale_order_line_invoice_rel rel
+                        ON rel.invoice_line_id = aml.id
+                     WHERE aml.move_id = src.id)"""
+            )
+        ]
+
+    @api.model
+    def _purchases_sql(self, company, buyers):
+        """One set-based query over every purchase source of ``company``:
+        rows (commercial_id, purchase_date), one per purchase of the
+        partners of ``buyers`` (a relation of columns id and
+        commercial_partner_id). Each source joins the buyers itself, so a
+        few customers are found through the source's partner index and a
+        chunk of customers by one hash join per source."""
+        queries = [
+            SQL(
+                "SELECT b.commercial_partner_id AS commercial_id,"
+                " %s AS purchase_date FROM %s src"
+                " JOIN %s b ON b.id = src.partner_id"
+                " WHERE src.company_id = %s AND %s",
+                source["date"],
+                source["table"],
+                buyers,
+                company.id,
+                source["counted"],
+            )
+            for source in self._purchase_sources(company)
+        ]
+        if not queries:
+            return SQL("SELECT NULL::int AS commercial_id, NULL::date AS purchase_date")
+        return SQL(" UNION ALL ").join(queries)
+
+    @api.model
+    def _changed_purchases_sql(self, company, since):
+        """The partner_id of every row of ``company``'s purchase sources
+        written since ``since``, counted or not (a cancelled order changes
+        its customer's last purchase too)."""
+        queries = [
+            SQL(
+                "SELECT src.partner_id FROM %s src "
+                "WHERE src.company_id = %s AND src.write_date >= %s AND %s",
+                source["table"],
+                company.id,
+                since,
+                source.get("rows", SQL("TRUE")),
+            )
+            for source in self._purchase_sources(company)
+        ]
+        if not queries:
+            return SQL("SELECT NULL::int AS partner_id")
+        return SQL(" UNION ALL ").join(queries)

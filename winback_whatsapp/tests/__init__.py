@@ -25,3 +25,4 @@ from . import test_us_numbers
 from . import test_demo
 from . import test_reply_routing
 from . import test_marketer_path
+from . import test_purchase_sources
