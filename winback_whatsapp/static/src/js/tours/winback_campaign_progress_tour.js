@@ -1,7 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
-import { openWinbackMenu } from "@winback_whatsapp/js/tours/tour_utils";
+import { openWinbackMenu, startCampaign } from "@winback_whatsapp/js/tours/tour_utils";
 
 // A marketer without help: from the campaigns kanban, create a campaign on
 // the Lukewarm segment with two messages picked by their readable names,
@@ -80,27 +80,7 @@ registry.category("web_tour.tours").add("winback_whatsapp_campaign_progress_tour
             trigger: ".o-autocomplete--dropdown-item a:contains('Winback tour reminder (en)')",
             run: "click",
         },
-        {
-            trigger: ".o_form_button_save",
-            run: "click",
-        },
-        {
-            content: "Start the campaign",
-            trigger: ".o_form_saved button[name='action_start']",
-            run: "click",
-        },
-        {
-            content: "Start says how many customers enter and when",
-            trigger: ".o_notification:contains('1 customers eligible')",
-        },
-        {
-            content: "The campaign runs",
-            trigger: ".o_statusbar_status button.o_arrow_button_current:contains('Running')",
-        },
-        {
-            content: "The progress shows the eligible customers and the first send",
-            trigger: "div[name='progress']:contains('customers eligible'):contains('Next messages go out from')",
-        },
+        ...startCampaign(),
         {
             content: "The progress counts the messages",
             trigger: "div[name='progress']:contains('queued'):contains('failed')",

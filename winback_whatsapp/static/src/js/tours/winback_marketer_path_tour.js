@@ -1,7 +1,11 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import {
+    openWinbackMenu,
+    replyAndOpenFromActivities,
+    startCampaign,
+} from "@winback_whatsapp/js/tours/tour_utils";
 
 // The whole path of a salesperson who is also the shop's marketer, on a
 // simulator account, in two parts: between them the scheduled actions run
@@ -13,20 +17,7 @@ import { stepUtils } from "@web_tour/tour_service/tour_utils";
 registry.category("web_tour.tours").add("winback_whatsapp_marketer_path_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            trigger: '.o_app[data-menu-xmlid="crm.crm_menu_root"]',
-            run: "click",
-        },
-        {
-            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
-            run: "click",
-        },
-        {
-            content: "Open the campaigns",
-            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_campaign"]',
-            run: "click",
-        },
+        ...openWinbackMenu("winback_whatsapp.menu_winback_campaign", "Open the campaigns"),
         {
             content: "Create a campaign from the kanban",
             trigger: ".o_kanban_view .o-kanban-button-new",
@@ -123,27 +114,7 @@ registry.category("web_tour.tours").add("winback_whatsapp_marketer_path_tour", {
             trigger:
                 ".o_field_widget[name='phone_preview'] .o_winback_bubble:contains('Hi Giulia, we have news for you')",
         },
-        {
-            trigger: ".o_form_button_save",
-            run: "click",
-        },
-        {
-            content: "Start the campaign",
-            trigger: ".o_form_saved button[name='action_start']",
-            run: "click",
-        },
-        {
-            content: "Start says how many customers enter and when",
-            trigger: ".o_notification:contains('1 customers eligible')",
-        },
-        {
-            content: "The campaign runs",
-            trigger: ".o_statusbar_status button.o_arrow_button_current:contains('Running')",
-        },
-        {
-            content: "The progress shows the eligible customers and the first send",
-            trigger: "div[name='progress']:contains('customers eligible'):contains('Next messages go out from')",
-        },
+        ...startCampaign(),
     ],
 });
 
@@ -154,19 +125,7 @@ registry.category("web_tour.tours").add("winback_whatsapp_marketer_path_tour", {
 registry.category("web_tour.tours").add("winback_whatsapp_marketer_reply_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
-        {
-            trigger: '.o_app[data-menu-xmlid="crm.crm_menu_root"]',
-            run: "click",
-        },
-        {
-            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
-            run: "click",
-        },
-        {
-            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_campaign"]',
-            run: "click",
-        },
+        ...openWinbackMenu("winback_whatsapp.menu_winback_campaign"),
         {
             content: "The card counts the message sent, no reply yet",
             trigger: ".o_kanban_record:contains('Marketer path') [name='funnel'] span[title='Sent']:contains('1')",
@@ -191,29 +150,7 @@ registry.category("web_tour.tours").add("winback_whatsapp_marketer_reply_tour", 
             trigger: ".o_data_row:contains('Giulia Neri') .o_data_cell",
             run: "click",
         },
-        {
-            content: "Simulate the customer's reply",
-            trigger: ".o_form_view button[name='action_simulate_reply']",
-            run: "click",
-        },
-        {
-            content: "The enrollment is replied",
-            trigger: ".o_field_widget[name='state'] [aria-checked='true']:contains('Replied')",
-        },
-        {
-            content: "The salesperson's activities",
-            trigger: ".o_menu_systray i[aria-label='Activities']",
-            run: "click",
-        },
-        {
-            trigger: ".o-mail-ActivityGroup:contains('Contact')",
-            run: "click",
-        },
-        {
-            content: "The customer who replied",
-            trigger: ".o_kanban_record:contains('Giulia Neri'), .o_data_row:contains('Giulia Neri') .o_data_cell",
-            run: "click",
-        },
+        ...replyAndOpenFromActivities("Giulia Neri"),
         {
             content: "The activity names the campaign and the step, for the salesperson",
             trigger:
@@ -245,19 +182,7 @@ registry.category("web_tour.tours").add("winback_whatsapp_marketer_reply_tour", 
             content: "No Win-back reply left to do",
             trigger: ".o-mail-Chatter:not(:has(.o-mail-Activity))",
         },
-        stepUtils.showAppsMenuItem(),
-        {
-            trigger: '.o_app[data-menu-xmlid="crm.crm_menu_root"]',
-            run: "click",
-        },
-        {
-            trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
-            run: "click",
-        },
-        {
-            trigger: '.dropdown-item[data-menu-xmlid="winback_whatsapp.menu_winback_campaign"]',
-            run: "click",
-        },
+        ...openWinbackMenu("winback_whatsapp.menu_winback_campaign"),
         {
             content: "The card's funnel: one sent, one replied",
             trigger: ".o_kanban_record:contains('Marketer path') [name='funnel'] span[title='Sent']:contains('1')",

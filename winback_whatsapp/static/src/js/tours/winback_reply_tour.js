@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { replyAndOpenFromActivities } from "@winback_whatsapp/js/tours/tour_utils";
 
 // The salesperson's loop, on a simulator account: the customer replies, the
 // salesperson finds the Win-back reply in their activities, answers it from
@@ -8,29 +9,7 @@ import { registry } from "@web/core/registry";
 // Starts on the enrollment form (the test gives its URL).
 registry.category("web_tour.tours").add("winback_whatsapp_reply_tour", {
     steps: () => [
-        {
-            content: "Simulate the customer's reply",
-            trigger: ".o_form_view button[name='action_simulate_reply']",
-            run: "click",
-        },
-        {
-            content: "The enrollment is replied",
-            trigger: ".o_field_widget[name='state'] [aria-checked='true']:contains('Replied')",
-        },
-        {
-            content: "The salesperson's activities",
-            trigger: ".o_menu_systray i[aria-label='Activities']",
-            run: "click",
-        },
-        {
-            trigger: ".o-mail-ActivityGroup:contains('Contact')",
-            run: "click",
-        },
-        {
-            content: "The customer who replied",
-            trigger: ".o_kanban_record:contains('Mario Rossi'), .o_data_row:contains('Mario Rossi') .o_data_cell",
-            run: "click",
-        },
+        ...replyAndOpenFromActivities("Mario Rossi"),
         {
             content: "The activity names the campaign and the step, for the salesperson",
             trigger:
