@@ -238,32 +238,10 @@ def main():
     )
 
     # Floor.
-    with environment(reg) as env:
-        env.cr.execute(CLEAR_SQL)
-    vacuum(options.database)
-    with environment(reg) as env:
-        today = env["res.partner"]._winback_today()
-        floor_s, _ = timed(
-            env.cr.execute,
-            FLOOR_SQL,
-            {
-                "today": today,
-                "company": env.company.id,
-                "key": str(env.company.id),
-                "lukewarm": segments[60].id,
-                "cooling": segments[90].id,
-                "cold": segments[180].id,
-            },
-        )
+    floor_s, _ = cold_run(reg, options.database, floor_statement(FLOOR_SQL, segments))
 
     # The addon, cold.
-    with environment(reg) as env:
-        env.cr.execute(CLEAR_SQL)
-    vacuum(options.database)
-    with environment(reg) as env:
-        addon_s, _ = timed(recompute_until_done, env)
-        env.cr.execute(SEGMENTED_SQL)
-        segmented = env.cr.fetchone()[0]
+    addon_s, segmented = cold_run(reg, options.database, recompute_until_done)
 
     # Warm: 1% of the customers bought today (inserted in SQL, as an import
     # would, so that the nightly recompute is what picks them up).
@@ -366,33 +344,11 @@ def mixed_sources(reg, options, first, segments):
         ["psql", "-X", "-q", "-d", options.database, "-c", "VACUUM ANALYZE"], check=True
     )
 
-    with environment(reg) as env:
-        env.cr.execute(CLEAR_SQL)
-    vacuum(options.database)
-    with environment(reg) as env:
-        today = env["res.partner"]._winback_today()
-        floor_s, _ = timed(
-            env.cr.execute,
-            MIXED_FLOOR_SQL,
-            {
-                "today": today,
-                "company": env.company.id,
-                "key": str(env.company.id),
-                "lukewarm": segments[60].id,
-                "cooling": segments[90].id,
-                "cold": segments[180].id,
-            },
-        )
-        env.cr.execute(SEGMENTED_SQL)
-        floor_segmented = env.cr.fetchone()[0]
+    floor_s, floor_segmented = cold_run(
+        reg, options.database, floor_statement(MIXED_FLOOR_SQL, segments)
+    )
 
-    with environment(reg) as env:
-        env.cr.execute(CLEAR_SQL)
-    vacuum(options.database)
-    with environment(reg) as env:
-        addon_s, _ = timed(recompute_until_done, env)
-        env.cr.execute(SEGMENTED_SQL)
-        segmented = env.cr.fetchone()[0]
+    addon_s, segmented = cold_run(reg, options.database, recompute_until_done)
     return {
         "partners": n,
         "purchases": purchases,
@@ -406,6 +362,38 @@ def mixed_sources(reg, options, first, segments):
         "floor_s": floor_s,
         "ratio": addon_s / floor_s,
     }
+
+
+def cold_run(reg, database, run):
+    """``run(env)`` timed from a cleared state (no customer has a last
+    purchase nor a segment), and how many customers it segmented."""
+    with environment(reg) as env:
+        env.cr.execute(CLEAR_SQL)
+    vacuum(database)
+    with environment(reg) as env:
+        seconds, _ = timed(run, env)
+        env.cr.execute(SEGMENTED_SQL)
+        return seconds, env.cr.fetchone()[0]
+
+
+def floor_statement(sql, segments):
+    """The floor as a ``cold_run`` step: one bare SQL statement writing
+    every customer's last purchase and segment."""
+
+    def run(env):
+        env.cr.execute(
+            sql,
+            {
+                "today": env["res.partner"]._winback_today(),
+                "company": env.company.id,
+                "key": str(env.company.id),
+                "lukewarm": segments[60].id,
+                "cooling": segments[90].id,
+                "cold": segments[180].id,
+            },
+        )
+
+    return run
 
 
 def recompute_until_done(env):
