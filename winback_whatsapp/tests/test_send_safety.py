@@ -2,6 +2,10 @@
 wrong company's name; one bad record never stops the others."""
 
 import contextlib
+import json
+import os
+import socketserver
+import threading
 import time
 from datetime import datetime, timedelta
 from unittest.mock import patch
@@ -179,6 +183,48 @@ class TestOutcomeUnknown(SendSafetyCase):
         self.assertEqual(message.state, "failed")
         self.assertEqual(message.error_code, "http_307")
         self.assertEqual(self.stub.state.leaks, [])
+        self.assertFalse(self.stub.state.accepted)
+
+    def test_the_environments_proxy_is_used(self):
+        """A shop behind a proxy (``HTTP_PROXY``/``HTTPS_PROXY``) sends
+        through it, as ``requests`` would."""
+        _enrollment, message = self._queued_message()
+        seen = []
+
+        class Proxy(socketserver.StreamRequestHandler):
+            def handle(self):
+                head = []
+                while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                    head.append(line.decode().strip())
+                length = next(
+                    int(h.split(":")[1]) for h in head if h.startswith("Content-Length")
+                )
+                seen.append((head[0], json.loads(self.rfile.read(length))))
+                answer = json.dumps({"messages": [{"id": "wamid.PROXIED"}]}).encode()
+                self.wfile.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+                )
+
+        with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Proxy) as proxy:
+            threading.Thread(target=proxy.serve_forever, daemon=True).start()
+            address = "http://127.0.0.1:%d" % proxy.server_address[1]
+            environ = {"HTTP_PROXY": address, "NO_PROXY": "", "no_proxy": ""}
+            try:
+                with patch.dict(os.environ, environ):
+                    self._send()
+            finally:
+                proxy.shutdown()
+        self.assertEqual(message.state, "sent")
+        self.assertEqual(message.wamid, "wamid.PROXIED")
+        # The proxy was asked for the API's own URL, the message in the body.
+        request_line, body = seen[0]
+        self.assertEqual(
+            request_line,
+            f"POST {self.stub.base_url}/{self.account.api_version}/"
+            f"{PHONE_NUMBER_ID}/messages HTTP/1.1",
+        )
+        self.assertEqual(body["to"], message.phone_e164)
         self.assertFalse(self.stub.state.accepted)
 
 

@@ -16,7 +16,15 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProxyError,
+    ReadTimeoutError,
+)
+from urllib3.util import Timeout
 
 from . import media
 from .api_host import allowed_media_url
@@ -129,12 +137,43 @@ def _type_refused(kind, declared, found=None):
 
 
 def _never_connected(error):
-    """Whether a ``requests`` exception happened before a connection existed
-    (so before any byte of the request left)."""
-    if isinstance(error, requests.ConnectTimeout):
+    """Whether a ``requests`` or urllib3 exception happened before a
+    connection existed (so before any byte of the request left)."""
+    if isinstance(error, requests.ConnectTimeout | ConnectTimeoutError):
         return True
+    if isinstance(error, ClosedPoolError):  # refused before connecting
+        # urllib3's NewConnectionError is a ConnectTimeoutError.
+        return True
+    if isinstance(error, ProxyError):
+        # The proxy itself could not be reached.
+        return isinstance(error.original_error, ConnectTimeoutError)
     reason = getattr(error.args[0] if error.args else None, "reason", None)
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+# The headers ``requests`` adds to a call (a call's own headers win).
+HEADERS = {
+    "User-Agent": requests.utils.default_user_agent(),
+    "Accept-Encoding": "gzip, deflate",
+    "Accept": "*/*",
+    "Connection": "keep-alive",
+}
+
+
+class _Answer:
+    """What ``_parse`` reads of a urllib3 answer, as ``requests.Response``
+    names it."""
+
+    __slots__ = ("status_code", "reason", "headers", "content")
+
+    def __init__(self, answer):
+        self.status_code = answer.status
+        self.reason = answer.reason
+        self.headers = answer.headers
+        self.content = answer.data
+
+    def json(self):
+        return json.loads(self.content)
 
 
 def no_environment_session():
@@ -162,6 +201,8 @@ class WhatsAppApi:
         self._token = account.access_token or ""
         self.session = session or no_environment_session()
         self._environments = {}
+        self._targets = {}
+        self._timeout = Timeout(connect=self.TIMEOUT[0], read=self.TIMEOUT[1])
 
     # ------------------------------------------------------------
     # HTTP
@@ -173,8 +214,15 @@ class WhatsAppApi:
 
     def _call(self, method, url, payload=None, params=None, stream=False):
         """Send one request with the token, never following a redirect;
-        returns the response (its body unread when ``stream``)."""
-        # Up to ``session.send`` nothing has left: an error is "not sent".
+        returns the response (its body unread when ``stream``).
+
+        A call whose answer is read at once (every call but a media
+        download) goes straight to urllib3's connection pool of the
+        session's adapter, with the proxies and CA bundle the adapter would
+        use: ``requests`` would cost as much CPU as the rest of a send."""
+        # Up to the pool's ``urlopen`` nothing has left: an error is "not
+        # sent".
+        auth = {"Authorization": f"Bearer {self._token}"}
         if not TOKEN_CHARS.fullmatch(self._token):
             raise WhatsAppError(
                 "invalid_token",
@@ -182,35 +230,41 @@ class WhatsAppApi:
                 "have (a space, a line break or an invisible character pasted "
                 "with it): paste it again",
             )
-        request = requests.Request(
-            method,
-            url,
-            json=payload,
-            params=params,
-            headers={"Authorization": f"Bearer {self._token}"},
-        )
         try:
-            prepared = self.session.prepare_request(request)
-            settings = self._environment(prepared.url)
+            if stream:
+                prepared = self.session.prepare_request(
+                    requests.Request(method, url, params=params, headers=auth)
+                )
+                settings = self._environment(prepared.url)
+            else:
+                pool, target = self._target(method, url, params)
+                body = None
+                if payload is not None:
+                    body = json.dumps(payload, allow_nan=False).encode()
         except (requests.RequestException, ValueError) as error:
             raise WhatsAppError(
                 "invalid_request", "The request could not be built", str(error)
             ) from error
         try:
+            if not stream:
+                return self._urlopen(pool, method, target, body, auth)
             # Never follow a redirect: the token goes to the configured host
             # only.
-            settings["stream"] = stream
-            response = self.session.send(
+            settings["stream"] = True
+            return self.session.send(
                 prepared, timeout=self.TIMEOUT, allow_redirects=False, **settings
             )
-        except requests.RequestException as error:
+        except (requests.RequestException, HTTPError) as error:
+            if isinstance(error, ClosedPoolError):
+                # Refused by the pool before any connection: fetch it again.
+                self._targets.clear()
             if _never_connected(error):
                 raise WhatsAppError(
                     "connection",
                     "The WhatsApp API could not be reached",
                     str(error),
                 ) from error
-            timeout = isinstance(error, requests.Timeout)
+            timeout = isinstance(error, requests.Timeout | ReadTimeoutError)
             raise WhatsAppError(
                 "timeout" if timeout else "connection_lost",
                 "The WhatsApp API did not answer in time"
@@ -226,7 +280,51 @@ class WhatsAppApi:
                 repr(error),
                 outcome_unknown=True,
             ) from error
-        return response
+
+    def _target(self, method, url, params=None):
+        """``(pool, target)``: the urllib3 pool of the session's adapter
+        for ``url``'s host, with the proxies and CA bundle ``requests``
+        would use, and what to ask it for (the path, or the whole URL
+        through a plain HTTP proxy). Worked out once per URL and client when
+        there are no parameters: a send always calls the same URL."""
+        key = (method, url) if not params else None
+        if key in self._targets:
+            return self._targets[key]
+        prepared = requests.Request(method, url, params=params).prepare()
+        settings = self._environment(prepared.url)
+        adapter = self.session.get_adapter(prepared.url)
+        proxies, verify = settings["proxies"], settings["verify"]
+        if hasattr(adapter, "get_connection_with_tls_context"):  # requests 2.32
+            pool = adapter.get_connection_with_tls_context(
+                prepared, verify, proxies, None
+            )
+        else:
+            pool = adapter.get_connection(prepared.url, proxies)
+            adapter.cert_verify(pool, prepared.url, verify, None)
+        found = pool, adapter.request_url(prepared, proxies)
+        if key:
+            self._targets[key] = found
+        return found
+
+    def _urlopen(self, pool, method, target, body, auth):
+        """One call on ``pool``: never retried, never redirected, its answer
+        read whole."""
+        headers = {**HEADERS, **auth}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        answer = pool.urlopen(
+            method=method,
+            url=target,
+            body=body,
+            headers=headers,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=True,
+            decode_content=True,
+            retries=False,
+            timeout=self._timeout,
+        )
+        return _Answer(answer)
 
     def _environment(self, url):
         """The proxies and CA bundle the environment gives for ``url``'s
