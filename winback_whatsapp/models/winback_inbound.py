@@ -149,14 +149,17 @@ class WinbackInbound(models.AbstractModel):
         message = message.with_env(self.env)
         message.handled = True
         self._record_bsuid(message)
-        self._post_in_chatter(message)
         if message.inbound_kind in NOTICES:
             # Shown, but no reply: the campaign goes on, no activity.
+            self._post_in_chatter(message)
             if message.inbound_kind == SYSTEM:
                 self._apply_number_change(message)
                 self._apply_bsuid_change(message)
             return
-        if self._apply_keywords(message, replied_to, payload):
+        keyword = self._keyword(message, replied_to, payload)
+        if keyword:
+            self._post_in_chatter(message)
+            self._apply_keyword(message, keyword)
             return
         enrollment = replied_to and replied_to.enrollment_id
         if not enrollment:
@@ -170,10 +173,15 @@ class WinbackInbound(models.AbstractModel):
         if message.inbound_type == "reaction":
             # An emoji on our message is shown, but is no conversation: the
             # campaign goes on and nobody is asked to answer it.
+            self._post_in_chatter(message)
             return
+        # Whoever answers hears of it through the reply itself, in the
+        # customer's words.
+        user = self._reply_user(message, enrollment)
+        self._post_in_chatter(message, notify=user.partner_id)
         if enrollment:
             enrollment._mark_replied(message)
-        self._schedule_activity(message, enrollment, replied_to)
+        self._schedule_activity(message, enrollment, replied_to, user)
 
     @api.model
     def _apply_number_change(self, message):
@@ -323,10 +331,18 @@ class WinbackInbound(models.AbstractModel):
     def _apply_keywords(self, message, replied_to=None, payload=None):
         """Obey a STOP, or a START of a blacklisted number, partner or not.
         Returns whether the message was one of them."""
+        keyword = self._keyword(message, replied_to, payload)
+        if keyword:
+            self._apply_keyword(message, keyword)
+        return bool(keyword)
+
+    @api.model
+    def _keyword(self, message, replied_to=None, payload=None):
+        """``"stop"``, ``"start"`` (of a blacklisted number or opted-out
+        user ID), or nothing."""
         message.ensure_one()
         if self._is_stop(message, replied_to, payload):
-            self._opt_out_from_reply(message)
-            return True
+            return "stop"
         if is_start(message.body) and (
             self.env["phone.blacklist"]
             .sudo()
@@ -338,12 +354,20 @@ class WinbackInbound(models.AbstractModel):
                 [message.whatsapp_bsuid, message.partner_id.whatsapp_bsuid]
             )
         ):
-            self._opt_in_from_reply(message)
-            return True
-        return False
+            return "start"
+        return None
 
     @api.model
-    def _post_in_chatter(self, message):
+    def _apply_keyword(self, message, keyword):
+        if keyword == "stop":
+            self._opt_out_from_reply(message)
+        else:
+            self._opt_in_from_reply(message)
+
+    @api.model
+    def _post_in_chatter(self, message, notify=None):
+        """The message in the customer's chatter, ``notify`` (partners)
+        notified of it, by e-mail or in Odoo as each prefers."""
         message.ensure_one()
         media = self.env["winback.media"].search(
             [("message_id", "=", message.id)], limit=1
@@ -358,6 +382,7 @@ class WinbackInbound(models.AbstractModel):
             author_id=message.partner_id.id,
             message_type="comment",
             subtype_xmlid="mail.mt_note",
+            partner_ids=notify.ids if notify else [],
         )
         if media:
             media._link_chatter(posted)
@@ -528,12 +553,14 @@ class WinbackInbound(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _schedule_activity(self, message, enrollment, replied_to=None):
+    def _schedule_activity(self, message, enrollment, replied_to=None, user=None):
         """One *Win-back reply* to-do per customer, for whoever should answer
-        (``_reply_user``), naming the campaign and the step answered."""
+        (``user``, else ``_reply_user``), naming the campaign and the step
+        answered. Odoo's own "activity assigned" message is not sent: the
+        reply itself notified them (``_handle``)."""
         message.ensure_one()
         partner = message.partner_id
-        user = self._reply_user(message, enrollment)
+        user = user if user is not None else self._reply_user(message, enrollment)
         activity_type = self.env.ref(
             "winback_whatsapp.mail_activity_type_winback_reply",
             raise_if_not_found=False,
@@ -563,7 +590,7 @@ class WinbackInbound(models.AbstractModel):
             # shows the latest, the chatter has them all.
             pending[:1].write({"note": note, "summary": summary})
             return
-        partner.activity_schedule(
+        partner.with_context(mail_activity_quick_update=True).activity_schedule(
             activity_type_id=activity_type.id,
             summary=summary,
             note=note,

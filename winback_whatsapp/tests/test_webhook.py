@@ -154,6 +154,12 @@ class TestWebhook(HttpCase):
             statuses=[simulator.status(wamid, status, ts, "393331234567", **extra)]
         )
 
+    def _notifications(self):
+        """What the salesperson was notified of (inbox or e-mail)."""
+        return self.env["mail.notification"].search(
+            [("res_partner_id", "=", self.salesman.partner_id.id)]
+        )
+
     def _chatter(self, partner, text):
         return partner.message_ids.filtered(lambda m: text in (m.body or ""))
 
@@ -344,6 +350,37 @@ class TestWebhook(HttpCase):
         self._post(self._inbound("text", {"body": "ciao"}, "wamid.IN8"))
         self.assertEqual(len(self._chatter(self.partner, "ciao")), 1)
         self.assertNotIn(self.partner, self.partner.message_partner_ids)
+
+    def test_salesperson_is_notified_of_each_reply_in_the_customers_words(self):
+        """The salesperson hears of a reply once, through the reply itself
+        (its text, its author), not through a second message saying an
+        activity was assigned; a second reply notifies them again, to the
+        same one activity."""
+
+        before = self._notifications()
+        self._post(self._inbound("text", {"body": "Call me back"}, "wamid.IN20"))
+        reply = self._chatter(self.partner, "Call me back")
+        self.assertEqual((self._notifications() - before).mail_message_id, reply)
+        self.assertEqual(reply.author_id, self.partner)
+        self.assertEqual(len(self.partner.activity_ids), 1)
+        self.assertEqual(self.partner.activity_ids.user_id, self.salesman)
+        self.assertIn(self.salesman.partner_id, self.partner.message_partner_ids)
+        self._post(self._inbound("text", {"body": "Tomorrow?"}, "wamid.IN21"))
+        second = self._chatter(self.partner, "Tomorrow?")
+        self.assertEqual(
+            (self._notifications() - before).mail_message_id, reply | second
+        )
+        self.assertEqual(len(self.partner.activity_ids), 1)
+
+    def test_a_reaction_or_a_stop_notifies_nobody(self):
+        before = self._notifications()
+        self._post(
+            self._inbound(
+                "reaction", {"message_id": "wamid.OUT1", "emoji": "👍"}, "wamid.IN22"
+            )
+        )
+        self._post(self._inbound("text", {"body": "STOP"}, "wamid.IN23"))
+        self.assertFalse(self._notifications() - before)
 
     def test_activity_falls_back_to_campaign_responsible(self):
         self.partner.user_id = False
