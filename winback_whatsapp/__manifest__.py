@@ -13,7 +13,7 @@
     "development_status": "Alpha",
     "application": True,
     "installable": True,
-    "depends": ["sale", "crm", "sms"],
+    "depends": ["sale", "crm", "sms", "utm", "link_tracker"],
     "external_dependencies": {"python": ["phonenumbers", "requests"]},
     "data": [
         "security/winback_security.xml",
@@ -22,6 +22,7 @@
         "data/ir_cron_data.xml",
         "data/ir_config_parameter_data.xml",
         "data/winback_segment_data.xml",
+        "data/utm_data.xml",
         "views/winback_segment_views.xml",
         "views/res_partner_views.xml",
         "views/winback_account_views.xml",

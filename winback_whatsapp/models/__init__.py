@@ -28,3 +28,5 @@ from . import winback_account_signal
 from . import winback_bsuid_optout
 from . import ir_module_module
 from . import account_move
+from . import link_tracker
+from . import link_tracker_click

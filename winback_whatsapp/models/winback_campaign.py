@@ -23,6 +23,7 @@ FUNNEL = (
     "delivered",
     "read",
     "replied",
+    "clicked",
     "converted",
     "holdout",
 )
@@ -134,6 +135,33 @@ class WinbackCampaign(models.Model):
         help="The deadline placeholder is the enrollment date plus this many days.",
     )
     enrollment_ids = fields.One2many("winback.enrollment", "campaign_id")
+    utm_campaign_id = fields.Many2one(
+        "utm.campaign",
+        "UTM campaign",
+        readonly=True,
+        copy=False,
+        ondelete="restrict",
+        help="Odoo's marketing campaign of this win-back, created with it: "
+        "the orders it converts and the clicks on its links carry it, so "
+        "Sales analysis grouped by campaign shows its revenue.",
+    )
+    utm_medium_id = fields.Many2one(
+        "utm.medium",
+        "UTM medium",
+        compute="_compute_utm_medium_source",
+        help="The medium of the orders it converts and of its links: WhatsApp.",
+    )
+    utm_source_id = fields.Many2one(
+        "utm.source",
+        "UTM source",
+        compute="_compute_utm_medium_source",
+        help="The source of the orders it converts and of its links: Win-back.",
+    )
+    click_count = fields.Integer(
+        "Link clicks",
+        related="utm_campaign_id.click_count",
+        help="Clicks on the tracked links of the campaign's messages.",
+    )
     test_partner_id = fields.Many2one(
         "res.partner",
         "Test recipient",
@@ -190,6 +218,11 @@ class WinbackCampaign(models.Model):
         compute="_compute_stats",
         help="Enrolled customers who answered, whether they bought afterwards "
         "or not.",
+    )
+    clicked_count = fields.Integer(
+        "Clicked",
+        compute="_compute_stats",
+        help="Enrolled customers who clicked a link of a message.",
     )
     converted_count = fields.Integer(
         "Converted",
@@ -337,6 +370,14 @@ class WinbackCampaign(models.Model):
             ):
                 campaign.next_send_at = campaign._first_batch_time()
 
+    def _compute_utm_medium_source(self):
+        self.utm_medium_id = self.env.ref(
+            "winback_whatsapp.utm_medium_whatsapp", raise_if_not_found=False
+        )
+        self.utm_source_id = self.env.ref(
+            "winback_whatsapp.utm_source_winback", raise_if_not_found=False
+        )
+
     @api.depends(
         "preview_partner_id",
         "test_partner_id",
@@ -400,10 +441,13 @@ class WinbackCampaign(models.Model):
         campaigns = super(
             WinbackCampaign, self.with_context(winback_new_campaign=True)
         ).create(vals_list)
+        campaigns._create_utm_campaigns()
         return campaigns.with_env(self.env)
 
     def write(self, vals):
         result = super().write(vals)
+        if "name" in vals:
+            self.utm_campaign_id.sudo().write({"title": vals["name"]})
         if {"window_start", "window_end", "company_id", *WEEKDAY_FIELDS} & set(vals):
             self.env["winback.message"]._forget_send_windows(campaigns=self)
         return result
@@ -604,6 +648,7 @@ class WinbackCampaign(models.Model):
             "delivered": self.env._("Delivered"),
             "read": self.env._("Read"),
             "replied": self.env._("Replied"),
+            "clicked": self.env._("Clicked"),
             "converted": self.env._("Converted"),
             "holdout": self.env._("Holdout"),
         }
@@ -715,9 +760,35 @@ class WinbackCampaign(models.Model):
                 ("state", "=", "replied"),
                 ("message_ids", "any", [("direction", "=", "inbound")]),
             ]
+        if stat == "clicked":
+            return treated + [("link_clicked_at", "!=", False)]
         if stat == "converted":
             return treated + [("state", "=", "converted")]
         raise UserError(self.env._("Unknown campaign figure: %s", stat))
+
+    def _create_utm_campaigns(self):
+        """Each campaign's Odoo marketing campaign (``utm.campaign``), named
+        after it, for those that have none yet."""
+        missing = self.filtered(lambda campaign: not campaign.utm_campaign_id)
+        utm_campaigns = (
+            self.env["utm.campaign"]
+            .sudo()
+            .create([{"title": campaign.name} for campaign in missing])
+        )
+        for campaign, utm_campaign in zip(missing, utm_campaigns, strict=True):
+            campaign.sudo().utm_campaign_id = utm_campaign
+
+    def _utm_values(self):
+        """The UTM values the campaign's converted orders and links carry:
+        its campaign (created now for a campaign from before attribution),
+        medium and source."""
+        self.ensure_one()
+        self._create_utm_campaigns()
+        return {
+            "campaign_id": self.utm_campaign_id.id,
+            "medium_id": self.utm_medium_id.id,
+            "source_id": self.utm_source_id.id,
+        }
 
     def _first_batch_time(self):
         """When the first messages of a running campaign nobody entered yet

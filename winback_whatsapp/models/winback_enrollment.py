@@ -80,6 +80,20 @@ class WinbackEnrollment(models.Model):
     error_message = fields.Text(
         "Error", readonly=True, help="Why the enrollment failed, when it did."
     )
+    link_clicked_at = fields.Datetime(
+        "Clicked a link",
+        readonly=True,
+        copy=False,
+        help="When the customer first clicked a tracked link of a message.",
+    )
+    link_click_ids = fields.One2many(
+        "link.tracker.click", "winback_enrollment_id", "Link clicks", readonly=True
+    )
+    link_click_count = fields.Integer(
+        "Clicks",
+        compute="_compute_link_click_count",
+        help="Clicks of the customer on the tracked links of the messages.",
+    )
 
     @api.depends("partner_id.name", "campaign_id.name")
     def _compute_display_name(self):
@@ -89,6 +103,17 @@ class WinbackEnrollment(models.Model):
                 for name in (enrollment.partner_id.name, enrollment.campaign_id.name)
                 if name
             )
+
+    def _compute_link_click_count(self):
+        counts = dict(
+            self.env["link.tracker.click"]._read_group(
+                [("winback_enrollment_id", "in", self.ids)],
+                ["winback_enrollment_id"],
+                ["__count"],
+            )
+        )
+        for enrollment in self:
+            enrollment.link_click_count = counts.get(enrollment, 0)
 
     def init(self):
         # One live enrollment per customer: the database refuses a second
@@ -170,6 +195,8 @@ class WinbackEnrollment(models.Model):
                 **values,
             }
         )
+        if state == "converted":
+            self._stamp_orders_utm()
         self.env["winback.message"].sudo().search(
             [
                 ("enrollment_id", "in", self.ids),
@@ -177,6 +204,34 @@ class WinbackEnrollment(models.Model):
                 ("state", "=", "queued"),
             ]
         ).write({"state": "cancelled"})
+
+    def _stamp_orders_utm(self):
+        """The sale orders that converted these enrollments carry their
+        campaign's UTM values (campaign, medium WhatsApp, source Win-back),
+        so that Odoo's sales analysis shows the win-back revenue. An order
+        that came with UTM values of its own (a link, an ad) keeps them.
+        Holdout customers were sent nothing: their orders are not the
+        campaign's."""
+        for enrollment in self.filtered(lambda e: e.order_id and not e.is_holdout):
+            order = enrollment.order_id.sudo()
+            if not (order.campaign_id or order.medium_id or order.source_id):
+                order.write(enrollment.campaign_id._utm_values())
+
+    def _register_click(self, when):
+        """The customer clicked a tracked link of a message at ``when``:
+        the first click is kept (one statement: concurrent clicks never
+        overwrite it)."""
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE winback_enrollment SET link_clicked_at = %(when)s
+                 WHERE id IN %(ids)s AND link_clicked_at IS NULL
+                """,
+                when=when,
+                ids=tuple(self.ids),
+            )
+        )
+        self.invalidate_recordset(["link_clicked_at"])
 
     @api.model
     def _cron_advance(self):

@@ -310,17 +310,25 @@ class WinbackMessage(models.Model):
                 continue
             message.sudo().write({"body": text, "template_id": template.id})
 
-    def _render_template(self):
+    def _render_template(self, links=None):
         """Render the template's parameters in the message's own company:
         ``(parameters, text)``; a message that cannot be rendered fails
-        alone, with the reason, and gives None."""
+        alone, with the reason, and gives None. With ``links`` (the send
+        run's cache of link trackers), the links of a campaign's message
+        are sent as tracked short links (``link.tracker``)."""
         self.ensure_one()
         template = self.template_id.with_company(self.company_id)
+        shorten = None
+        if links is not None and self.enrollment_id:
+            shorten = self.env["link.tracker"]._winback_shortener(
+                self.enrollment_id.campaign_id, self, links
+            )
         try:
             return template._render(
                 self.partner_id,
                 self.enrollment_id,
                 campaign=self.step_id.campaign_id,
+                shorten=shorten,
             )
         except UserError as error:
             self._fail_with("missing_value", str(error))

@@ -82,7 +82,13 @@ class WinbackSender(models.AbstractModel):
         to a number, so that a customer gets their messages in order.
         Returns how many messages were accepted."""
         wave = max(pool.size // 2, 1)
-        run = {"clients": {}, "recipients": {}, "busy": {}, "templates": {}}
+        run = {
+            "clients": {},
+            "recipients": {},
+            "busy": {},
+            "templates": {},
+            "links": {},
+        }
         sent = 0
         while True:
             claimed = 0
@@ -263,7 +269,7 @@ class WinbackSender(models.AbstractModel):
                 message.scheduled_at = now + timedelta(hours=1)
             elif not message.template_id:
                 ready.append(message.id)
-            elif result := message._render_template():
+            elif result := message._render_template(run["links"]):
                 rendered[message.id] = result
                 ready.append(message.id)
         return self.env["winback.message"].browse(ready), rendered

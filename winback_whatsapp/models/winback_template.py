@@ -229,9 +229,10 @@ class WinbackTemplate(models.Model):
                     )
                 )
 
-    def _render(self, partner, enrollment=None, campaign=None):
+    def _render(self, partner, enrollment=None, campaign=None, shorten=None):
         """The body parameters for ``partner`` and the text a reader sees, in
-        the company of the environment (``with_company``).
+        the company of the environment (``with_company``). ``shorten``, when
+        given, replaces the links of each parameter (tracked short links).
 
         :return: (list of parameter strings in placeholder order, body text)
         :raise UserError: a placeholder has neither a value nor a fallback:
@@ -244,9 +245,13 @@ class WinbackTemplate(models.Model):
         values = {}
         for param in self.param_ids.sorted("position"):
             value = self._clean_param(
-                self._param_value(param.source, partner, enrollment, campaign)
+                param.url
+                if param.source == "link"
+                else self._param_value(param.source, partner, enrollment, campaign)
             )
             value = value or self._clean_param(param.fallback)
+            if value and shorten:
+                value = shorten(value)
             if not value:
                 raise UserError(
                     self.env._(
