@@ -45,6 +45,8 @@ class CrmLead(models.Model):
     def _winback_register_won(self):
         """Won opportunities of a win-back convert it (the conversion path of
         purchases: ``winback.enroller``)."""
-        won = self.filtered(lambda lead: lead.winback_enrollment_id and lead.stage_id.is_won)
+        won = self.filtered(
+            lambda lead: lead.winback_enrollment_id and lead.stage_id.is_won
+        )
         if won:
             self.env["winback.enroller"]._register_won_leads(won)

@@ -428,8 +428,7 @@ class WinbackEnrollment(models.Model):
                 "snoozed",
                 outcome_date=when,
                 reply_intent="not_now",
-                snoozed_until=when
-                + timedelta(days=enrollment.campaign_id.snooze_days),
+                snoozed_until=when + timedelta(days=enrollment.campaign_id.snooze_days),
             )
 
     def action_simulate_reply(self, text=None):

@@ -388,9 +388,7 @@ class WinbackInbound(models.AbstractModel):
         message.ensure_one()
         if is_stop(message.body):
             return True
-        return any(
-            self._tapped_buttons(message, replied_to, payload).mapped("is_stop")
-        )
+        return any(self._tapped_buttons(message, replied_to, payload).mapped("is_stop"))
 
     @api.model
     def _tapped_buttons(self, message, replied_to=None, payload=None):

@@ -129,10 +129,14 @@ class WinbackReplyIntent(models.AbstractModel):
         only ``message``: escaped text, never markup of the customer's."""
         messages = message
         if full:
-            messages = enrollment.sudo().message_ids.filtered(
-                lambda m: m.id <= message.id
-                and (m.direction == "inbound" or m.sent_at or m.wamid)
-            ).sorted("id")
+            messages = (
+                enrollment.sudo()
+                .message_ids.filtered(
+                    lambda m: m.id <= message.id
+                    and (m.direction == "inbound" or m.sent_at or m.wamid)
+                )
+                .sorted("id")
+            )
         lines = Markup()
         for line in messages:
             who = (

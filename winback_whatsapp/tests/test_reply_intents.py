@@ -149,14 +149,18 @@ class TestReplyIntents(WinbackSendCase, HttpCase):
         self.assertIn("winback_cold_offer", conversation[-1], "what was answered")
         self.assertFalse(self._activities(self.roberta), "the opportunity is the to-do")
         # The salesperson sees it in their pipeline.
-        mine = self.env["crm.lead"].with_user(self.salesman).search(
-            [("user_id", "=", self.salesman.id)]
+        mine = (
+            self.env["crm.lead"]
+            .with_user(self.salesman)
+            .search([("user_id", "=", self.salesman.id)])
         )
         self.assertEqual(mine, lead)
         # However the taps race, the database keeps one per enrollment.
-        with self.assertRaises(psycopg2.errors.UniqueViolation), mute_logger(
-            "odoo.sql_db"
-        ), self.env.cr.savepoint():
+        with (
+            self.assertRaises(psycopg2.errors.UniqueViolation),
+            mute_logger("odoo.sql_db"),
+            self.env.cr.savepoint(),
+        ):
             self.env["crm.lead"].create(
                 {"name": "Again", "winback_enrollment_id": enrollment.id}
             )
@@ -193,7 +197,9 @@ class TestReplyIntents(WinbackSendCase, HttpCase):
         self.assertFalse(self._leads(self.roberta))
         Enroller = self.env["winback.enroller"]
         with freeze_time(tapped + timedelta(days=29)):
-            self.assertEqual(Enroller._eligibility_counts(self.campaign).get("snoozed"), 1)
+            self.assertEqual(
+                Enroller._eligibility_counts(self.campaign).get("snoozed"), 1
+            )
             self.assertEqual(Enroller._enroll(self.campaign), 0)
         with freeze_time(tapped + timedelta(days=31)):
             self.assertEqual(Enroller._enroll(self.campaign), 1)
