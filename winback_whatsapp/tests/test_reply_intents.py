@@ -1,9 +1,10 @@
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import psycopg2
 
-from odoo import fields
+from odoo import api, fields
 from odoo.exceptions import AccessError
 from odoo.tests import Form, HttpCase, freeze_time, new_test_user, tagged
 from odoo.tools import mute_logger
@@ -11,6 +12,7 @@ from odoo.tools import mute_logger
 from ..tools import webhook_simulator as simulator
 from . import test_webhook
 from .cloud_api_stub import PHONE_NUMBER_ID
+from .common import WinbackCase
 from .test_send import WinbackSendCase
 
 
@@ -271,3 +273,112 @@ class TestReplyIntents(WinbackSendCase, HttpCase):
             [1, 1, 1, 1],
         )
         self.assertEqual(row["replied"], 3, "interested, not now and question")
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentInterested(WinbackCase):
+    """Two deliveries of *Interested* taps processed at the same time, on two
+    real connections, both committed: the database keeps one opportunity."""
+
+    def _committed_fixture(self):
+        """A customer enrolled in a campaign, who tapped twice; committed so
+        that other connections see it. Removed again at the end."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            account = env["winback.account"].create(
+                {"name": "Race account", "phone_number_id": "999000222"}
+            )
+            template = env["winback.template"].create(
+                {
+                    "name": "winback_race_interest",
+                    "language": "en",
+                    "account_id": account.id,
+                    "status": "approved",
+                    "body": "Hello, we miss you.",
+                }
+            )
+            campaign = env["winback.campaign"].create(
+                {
+                    "name": "Race campaign",
+                    "account_id": account.id,
+                    "step_ids": [(0, 0, {"name": "One", "template_id": template.id})],
+                }
+            )
+            partner = env["res.partner"].create(
+                {"name": "Keen Customer", "mobile": "+39 333 987 1111"}
+            )
+            enrollment = env["winback.enrollment"].create(
+                {"partner_id": partner.id, "campaign_id": campaign.id}
+            )
+            taps = env["winback.message"].create(
+                [
+                    {
+                        "direction": "inbound",
+                        "state": "received",
+                        "account_id": account.id,
+                        "partner_id": partner.id,
+                        "enrollment_id": enrollment.id,
+                        "body": "Tell me more",
+                        "wamid": f"wamid.RACE.{index}",
+                        "inbound_type": "button",
+                    }
+                    for index in (1, 2)
+                ]
+            )
+            ids = SimpleNamespace(
+                account=account.id,
+                template=template.id,
+                campaign=campaign.id,
+                partner=partner.id,
+                enrollment=enrollment.id,
+                taps=taps.ids,
+            )
+        self.addCleanup(self._remove_fixture, ids)
+        return ids
+
+    def _remove_fixture(self, ids):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            env["crm.lead"].with_context(active_test=False).search(
+                [("partner_id", "=", ids.partner)]
+            ).unlink()
+            cr.execute(
+                "DELETE FROM winback_message WHERE partner_id = %s", [ids.partner]
+            )
+            cr.execute(
+                "DELETE FROM winback_enrollment WHERE partner_id = %s", [ids.partner]
+            )
+            env["winback.campaign"].browse(ids.campaign).unlink()
+            env["winback.template"].browse(ids.template).unlink()
+            env["winback.account"].browse(ids.account).unlink()
+            env["res.partner"].browse(ids.partner).unlink()
+
+    def test_two_taps_processed_at_once_make_one_opportunity(self):
+        ids = self._committed_fixture()
+        with self.registry.cursor() as cr1, self.registry.cursor() as cr2:
+            envs = [api.Environment(cr, api.SUPERUSER_ID, {}) for cr in (cr1, cr2)]
+            for env in envs:
+                # Both see no opportunity yet: their snapshots are taken.
+                self.assertFalse(
+                    env["crm.lead"].search(
+                        [("winback_enrollment_id", "=", ids.enrollment)]
+                    )
+                )
+            leads = []
+            for env, tap in zip(envs, ids.taps, strict=True):
+                with mute_logger("odoo.sql_db"):
+                    leads.append(
+                        env["winback.reply.intent"]._opportunity(
+                            env["winback.message"].browse(tap),
+                            env["winback.enrollment"].browse(ids.enrollment),
+                        )
+                    )
+                env.cr.commit()
+        self.assertTrue(leads[0])
+        self.assertFalse(leads[1], "the second one found the first in the way")
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT count(*) FROM crm_lead WHERE winback_enrollment_id = %s",
+                [ids.enrollment],
+            )
+            self.assertEqual(cr.fetchone()[0], 1)
