@@ -27,6 +27,7 @@
         "views/winback_account_views.xml",
         "views/winback_template_views.xml",
         "views/winback_intent_rule_views.xml",
+        "views/crm_lead_views.xml",
         "views/winback_message_views.xml",
         "views/winback_enrollment_views.xml",
         "views/winback_campaign_views.xml",
