@@ -4,7 +4,7 @@
     "name": "WhatsApp Win-back",
     "summary": "Win back inactive customers with short WhatsApp campaigns "
     "by inactivity segment, measured against a holdout group",
-    "version": "18.0.2.0.0",
+    "version": "18.0.2.1.0",
     "category": "Marketing",
     "website": "https://github.com/winback-whatsapp/winback_whatsapp",
     "author": "winback_whatsapp contributors",
@@ -27,6 +27,8 @@
         "views/res_partner_views.xml",
         "views/winback_account_views.xml",
         "views/winback_template_views.xml",
+        "views/winback_intent_rule_views.xml",
+        "views/crm_lead_views.xml",
         "views/winback_message_views.xml",
         "views/winback_enrollment_views.xml",
         "views/winback_campaign_views.xml",
@@ -42,6 +44,7 @@
     "demo": [
         "demo/winback_demo.xml",
         "demo/winback_demo_customers.xml",
+        "demo/winback_intent_rule_demo.xml",
     ],
     "post_init_hook": "post_init_hook",
     "assets": {

@@ -19,6 +19,9 @@ from . import winback_lift
 from . import winback_webhook_event
 from . import phone_blacklist
 from . import winback_inbound_text
+from . import winback_intent_rule
+from . import winback_reply_intent
+from . import crm_lead
 from . import winback_inbound
 from . import winback_unmatched
 from . import winback_preference

@@ -111,6 +111,13 @@ class WinbackCampaign(models.Model):
         help="A customer who bought and lapsed again may re-enter after this "
         "many days from their previous enrollment.",
     )
+    snooze_days = fields.Integer(
+        "Snooze (days)",
+        default=30,
+        help="A customer who answers Not now leaves the campaign without a "
+        "to-do and no win-back enrolls them before this many days; then they "
+        "may enter again.",
+    )
     holdout_percent = fields.Float(
         "Holdout (%)",
         default=10.0,

@@ -34,6 +34,7 @@ class WinbackEnroller(models.AbstractModel):
             live_states=LIVE_STATES,
             cooldown_since=now - timedelta(days=campaign.cooldown_days),
             reentry_since=now - timedelta(days=campaign.reentry_days),
+            now=now,
         )
 
     @api.model
@@ -226,7 +227,7 @@ class WinbackEnroller(models.AbstractModel):
                 [
                     ("partner_id", "in", family.ids),
                     ("company_id", "=", purchase["company"].id),
-                    ("state", "in", (*LIVE_STATES, "replied")),
+                    ("state", "in", (*LIVE_STATES, "replied", "snoozed")),
                 ]
             )
             for enrollment in candidates:
@@ -247,6 +248,29 @@ class WinbackEnroller(models.AbstractModel):
                     ),
                     **purchase["link"],
                 )
+        return True
+
+    @api.model
+    def _register_won_leads(self, leads):
+        """Conversion of a won opportunity made from a win-back reply
+        (*Interested*): its enrollment converts, with the opportunity's
+        expected revenue, unless a purchase converted it already."""
+        for lead in leads.sudo():
+            enrollment = lead.winback_enrollment_id
+            if enrollment.state not in (*LIVE_STATES, "replied", "snoozed"):
+                continue
+            date = lead.date_closed or fields.Datetime.now()
+            currency = lead.company_currency or enrollment.currency_id
+            enrollment._end(
+                "converted",
+                outcome_date=date,
+                revenue=currency._convert(
+                    lead.expected_revenue,
+                    enrollment.currency_id,
+                    enrollment.company_id,
+                    date.date(),
+                ),
+            )
         return True
 
     @api.model

@@ -2,6 +2,7 @@ import json
 import logging
 import time
 import uuid
+from datetime import timedelta
 
 import psycopg2
 
@@ -11,6 +12,7 @@ from odoo.tools import SQL
 
 from ..tools import webhook_simulator
 from ..tools.access import check_group
+from ..tools.intent_keywords import INTENTS
 
 _logger = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ ENROLLMENT_STATES = [
     ("holdout", "Holdout"),
     ("running", "Running"),
     ("replied", "Replied"),
+    ("snoozed", "Snoozed (not now)"),
     ("converted", "Converted"),
     ("bought", "Bought (not attributed)"),
     ("opted_out", "Opted out"),
@@ -77,6 +80,26 @@ class WinbackEnrollment(models.Model):
     revenue = fields.Monetary(readonly=True)
     message_ids = fields.One2many("winback.message", "enrollment_id", "Messages")
     provider = fields.Selection(related="campaign_id.account_id.provider_type")
+    reply_intent = fields.Selection(
+        INTENTS,
+        readonly=True,
+        index=True,
+        help="What the customer's reply meant: the intent of the button tapped, "
+        "else of the company's keyword rules matched by their words.",
+    )
+    snoozed_until = fields.Datetime(
+        readonly=True,
+        help="The customer answered Not now: no win-back enrolls them before "
+        "this date.",
+    )
+    lead_id = fields.Many2one(
+        "crm.lead",
+        "Opportunity",
+        readonly=True,
+        ondelete="set null",
+        help="The opportunity made for the salesperson when the customer said "
+        "they are interested.",
+    )
     error_message = fields.Text(
         "Error", readonly=True, help="Why the enrollment failed, when it did."
     )
@@ -431,13 +454,37 @@ class WinbackEnrollment(models.Model):
 
     # WEBHOOK
 
-    def _mark_replied(self, message):
-        """The customer answered: leave the campaign, stop remaining steps."""
+    def _mark_replied(self, message, intent="question"):
+        """The customer answered: leave the campaign, stop remaining steps.
+        The reply's intent is kept; a question never hides an earlier
+        intent (a customer who said they are interested, then asks)."""
+        self.filtered(
+            lambda e: e.state in ("running", "replied", "snoozed")
+            and (intent != "question" or not e.reply_intent)
+        ).reply_intent = intent
         running = self.filtered(lambda e: e.state == "running")
+        if intent == "interested":
+            # Changed their mind: no snooze keeps them out any more.
+            snoozed = self.filtered(lambda e: e.state == "snoozed")
+            snoozed.write({"state": "replied", "snoozed_until": False})
         if not running:
             return False
         running._end("replied", outcome_date=message.received_at)
         return True
+
+    def _snooze(self, message):
+        """The customer answered *Not now*: leave the campaign, no to-do,
+        and no win-back before the campaign's snooze is over."""
+        for enrollment in self.filtered(
+            lambda e: e.state in ("running", "replied", "snoozed")
+        ):
+            when = message.received_at or fields.Datetime.now()
+            enrollment._end(
+                "snoozed",
+                outcome_date=when,
+                reply_intent="not_now",
+                snoozed_until=when + timedelta(days=enrollment.campaign_id.snooze_days),
+            )
 
     def action_simulate_reply(self, text=None):
         """Simulator demo, for Win-back Administrators, on simulator accounts

@@ -141,10 +141,11 @@ class WinbackInbound(models.AbstractModel):
 
     @api.model
     def _handle(self, message, replied_to=None, payload=None):
-        """Chatter, opt-out/opt-in keywords, enrollment outcome, activity,
-        for an inbound message of a known partner; a notice (number change,
-        edit, deletion, removed reaction) only goes to the chatter, and a
-        number change updates the partner."""
+        """Chatter, opt-out/opt-in keywords, enrollment outcome and what the
+        reply's intent asks (``winback.reply.intent``: opportunity, snooze,
+        opt-out or activity), for an inbound message of a known partner; a
+        notice (number change, edit, deletion, removed reaction) only goes to
+        the chatter, and a number change updates the partner."""
         message.ensure_one()
         message = message.with_env(self.env)
         message.handled = True
@@ -157,11 +158,18 @@ class WinbackInbound(models.AbstractModel):
                 self._apply_bsuid_change(message)
             return
         keyword = self._keyword(message, replied_to, payload)
+        enrollment = replied_to and replied_to.enrollment_id
         if keyword:
             self._post_in_chatter(message)
+            live = self.env["winback.enrollment"].search(
+                [
+                    ("partner_id", "=", message.partner_id.id),
+                    ("state", "in", LIVE_STATES),
+                ]
+            )
             self._apply_keyword(message, keyword)
+            self.env["winback.reply.intent"]._note_stop(enrollment or live)
             return
-        enrollment = replied_to and replied_to.enrollment_id
         if not enrollment:
             enrollment = self.env["winback.enrollment"].search(
                 [("partner_id", "=", message.partner_id.id), ("state", "=", "running")],
@@ -175,13 +183,16 @@ class WinbackInbound(models.AbstractModel):
             # campaign goes on and nobody is asked to answer it.
             self._post_in_chatter(message)
             return
-        # Whoever answers hears of it through the reply itself, in the
-        # customer's words.
-        user = self._reply_user(message, enrollment)
+        # Interested, not now, stop or question: what follows the reply.
+        Intent = self.env["winback.reply.intent"]
+        intent = Intent._effective_intent(message, enrollment, replied_to, payload)
+        user = self.env["res.users"]
+        if intent == "question":
+            # Whoever answers hears of it through the reply itself, in the
+            # customer's words.
+            user = self._reply_user(message, enrollment)
         self._post_in_chatter(message, notify=user.partner_id)
-        if enrollment:
-            enrollment._mark_replied(message)
-        self._schedule_activity(message, enrollment, replied_to, user)
+        Intent._act(message, enrollment, intent, replied_to, user)
 
     @api.model
     def _apply_number_change(self, message):
@@ -405,15 +416,21 @@ class WinbackInbound(models.AbstractModel):
     def _is_stop(self, message, replied_to=None, payload=None):
         """Whether this inbound message opts out: its text is a stop keyword,
         or it is a tap on a STOP quick-reply button. A tap on any other
-        button is a reply. The button is found by its payload, first among
-        the buttons of the template answered, then of the account's
-        templates; a ``button`` message whose payload matches none (sent
-        without payloads) by its text. Needs no partner."""
+        button is a reply. Needs no partner."""
         message.ensure_one()
         if is_stop(message.body):
             return True
+        return any(self._tapped_buttons(message, replied_to, payload).mapped("is_stop"))
+
+    @api.model
+    def _tapped_buttons(self, message, replied_to=None, payload=None):
+        """The quick-reply button this message taps, if any. The button is
+        found by its payload, first among the buttons of the template
+        answered, then of the account's templates; a ``button`` message
+        whose payload matches none (sent without payloads) by its text."""
+        Button = self.env["winback.template.button"].sudo()
         if not payload and message.inbound_type != "button":
-            return False
+            return Button
         template = replied_to and replied_to.template_id
         buttons = template.sudo().button_ids if template else None
         if payload:
@@ -424,15 +441,15 @@ class WinbackInbound(models.AbstractModel):
                 message, [("payload", "=", payload)]
             )
             if matched:
-                return any(matched.mapped("is_stop"))
+                return matched
         if message.inbound_type == "button" and message.body:
             if buttons is None:
                 buttons = self._account_buttons(
                     message, [("text", "=ilike", message.body)]
                 )
             text = normalize(message.body)
-            return any(b.is_stop for b in buttons if normalize(b.text) == text)
-        return False
+            return buttons.filtered(lambda b: normalize(b.text) == text)
+        return Button
 
     @api.model
     def _account_buttons(self, message, domain):

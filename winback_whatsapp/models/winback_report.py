@@ -58,6 +58,27 @@ class WinbackReport(models.Model):
     replied = fields.Integer(readonly=True, aggregator="sum")
     converted = fields.Integer(readonly=True, aggregator="sum")
     opted_out = fields.Integer("Opted out", readonly=True, aggregator="sum")
+    reply_intent = fields.Selection(
+        lambda self: self.env["winback.enrollment"]._fields["reply_intent"].selection,
+        "Reply intent",
+        readonly=True,
+    )
+    interested = fields.Integer(
+        readonly=True,
+        aggregator="sum",
+        help="Customers who said they are interested: an opportunity each.",
+    )
+    snoozed = fields.Integer(
+        readonly=True, aggregator="sum", help="Customers who answered Not now."
+    )
+    stopped = fields.Integer(
+        readonly=True, aggregator="sum", help="Customers whose reply opted out."
+    )
+    question = fields.Integer(
+        readonly=True,
+        aggregator="sum",
+        help="Replies of no other intent: a to-do for the salesperson.",
+    )
     revenue = fields.Monetary(readonly=True, aggregator="sum")
     reply_rate = fields.Float(
         "Reply rate (%)",
@@ -100,10 +121,19 @@ class WinbackReport(models.Model):
                    COALESCE(m.sent, 0) AS sent,
                    COALESCE(m.delivered, 0) AS delivered,
                    COALESCE(m.read, 0) AS read_count,
-                   CASE WHEN e.state = 'replied' THEN 1 ELSE 0 END AS replied,
+                   CASE WHEN e.state IN ('replied', 'snoozed') THEN 1 ELSE 0 END
+                       AS replied,
                    CASE WHEN e.state = 'converted' OR e.order_id IS NOT NULL
                         THEN 1 ELSE 0 END AS converted,
                    CASE WHEN e.state = 'opted_out' THEN 1 ELSE 0 END AS opted_out,
+                   e.reply_intent,
+                   CASE WHEN e.reply_intent = 'interested' THEN 1 ELSE 0 END
+                       AS interested,
+                   CASE WHEN e.reply_intent = 'not_now' THEN 1 ELSE 0 END
+                       AS snoozed,
+                   CASE WHEN e.reply_intent = 'stop' THEN 1 ELSE 0 END AS stopped,
+                   CASE WHEN e.reply_intent = 'question' THEN 1 ELSE 0 END
+                       AS question,
                    COALESCE(e.revenue, 0) AS revenue,
                    0.0::float AS reply_rate,
                    0.0::float AS conversion_rate,

@@ -411,7 +411,7 @@ class WinbackTemplate(models.Model):
                         {
                             "text": text,
                             "payload": new_payload(),
-                            "is_stop": is_stop(text),
+                            "intent": "stop" if is_stop(text) else "question",
                         },
                     )
                 )

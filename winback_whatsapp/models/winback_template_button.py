@@ -3,6 +3,7 @@ import secrets
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..tools.intent_keywords import INTENTS
 from ..tools.stop_keywords import is_stop as is_stop_keyword
 
 # Every payload the addon generates starts with this: a random token, unique
@@ -40,14 +41,27 @@ class WinbackTemplateButton(models.Model):
         help="Sent with the template for this button and returned by WhatsApp "
         "when the customer taps it: it tells which button was tapped.",
     )
+    intent = fields.Selection(
+        INTENTS,
+        compute="_compute_intent",
+        store=True,
+        readonly=False,
+        required=True,
+        precompute=True,
+        help="What tapping this button means. Interested: an opportunity for "
+        "the customer's salesperson, with the conversation. Not now: the "
+        "customer leaves the campaign, without a to-do, and may enter again "
+        "after the campaign's snooze. Stop: opt-out of promotional messages "
+        "(blacklist and confirmation). Question: a to-do for the salesperson.",
+    )
     is_stop = fields.Boolean(
         "STOP",
         compute="_compute_is_stop",
+        inverse="_inverse_is_stop",
         store=True,
-        readonly=False,
         help="Tapping this button opts the customer out of promotional messages "
-        "(blacklist and confirmation). On for a button whose text is a stop "
-        "keyword; tick it for any other opt-out button.",
+        "(blacklist and confirmation): the button's intent is Stop. On for a "
+        "button whose text is a stop keyword.",
     )
 
     _sql_constraints = [
@@ -69,14 +83,29 @@ class WinbackTemplateButton(models.Model):
     ]
 
     @api.depends("text")
+    def _compute_intent(self):
+        for button in self:
+            if is_stop_keyword(button.text):
+                button.intent = "stop"
+            elif not button.intent:
+                button.intent = "question"
+
+    @api.depends("intent")
     def _compute_is_stop(self):
         for button in self:
-            button.is_stop = button.is_stop or is_stop_keyword(button.text)
+            button.is_stop = button.intent == "stop"
 
-    @api.constrains("is_stop", "text")
+    def _inverse_is_stop(self):
+        for button in self:
+            if button.is_stop:
+                button.intent = "stop"
+            elif button.intent == "stop":
+                button.intent = "question"
+
+    @api.constrains("intent", "text")
     def _check_stop_keyword(self):
         for button in self:
-            if not button.is_stop and is_stop_keyword(button.text):
+            if button.intent != "stop" and is_stop_keyword(button.text):
                 raise ValidationError(
                     self.env._(
                         "The button %(text)s is a stop keyword: tapping it always "

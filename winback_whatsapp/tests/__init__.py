@@ -27,3 +27,4 @@ from . import test_reply_routing
 from . import test_marketer_path
 from . import test_purchase_sources
 from . import test_utm
+from . import test_reply_intents

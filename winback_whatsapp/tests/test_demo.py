@@ -10,7 +10,11 @@ from odoo.tests import TransactionCase, tagged
 from odoo.tools import convert_file
 
 MODULE = "winback_whatsapp"
-DEMO_FILES = ("demo/winback_demo.xml", "demo/winback_demo_customers.xml")
+DEMO_FILES = (
+    "demo/winback_demo.xml",
+    "demo/winback_demo_customers.xml",
+    "demo/winback_intent_rule_demo.xml",
+)
 
 
 @tagged("post_install", "-at_install")
@@ -76,3 +80,28 @@ class TestDemoData(TransactionCase):
         # The Italian shop's campaigns send the Italian templates.
         steps = self.enrollments.campaign_id.step_ids
         self.assertEqual(set(steps.template_id.mapped("language")), {"it"})
+
+    def test_buttons_and_keywords_carry_reply_intents(self):
+        """The offer templates, in both languages, answer with Interested,
+        Not now and Stop buttons; the shop's keyword rules read English and
+        Italian replies."""
+        offers = self.templates.filtered(
+            lambda t: "not_now" in t.button_ids.mapped("intent")
+        )
+        self.assertEqual(sorted(offers.mapped("language")), ["en", "it"])
+        for offer in offers:
+            self.assertEqual(
+                offer.button_ids.sorted("index").mapped("intent"),
+                ["interested", "stop", "not_now"],
+            )
+        Rule = self.env["winback.intent.rule"]
+        company = self.env.company
+        for lang, text, intent in (
+            ("it_IT", "Grazie, per ora no: magari più avanti", "not_now"),
+            ("it_IT", "Sì, mi interessa!", "interested"),
+            ("it_IT", "Non mi interessa", "stop"),
+            ("en_US", "Not now, thanks", "not_now"),
+            ("en_US", "I'm interested", "interested"),
+            ("en_US", "What time do you open?", "question"),
+        ):
+            self.assertEqual(Rule._intent_of_text(text, company, lang), intent, text)

@@ -27,6 +27,7 @@ class TestEligibilitySql(WinbackSendCase):
             "live_states": LIVE_STATES,
             "cooldown_since": now - timedelta(days=30),
             "reentry_since": now - timedelta(days=90),
+            "now": now,
             **overrides,
         }
         self.env.flush_all()
@@ -43,6 +44,7 @@ class TestEligibilitySql(WinbackSendCase):
             live_states=LIVE_STATES,
             cooldown_since=fields.Datetime.now(),
             reentry_since=fields.Datetime.now(),
+            now=fields.Datetime.now(),
         )
         for code, _label in INELIGIBLE_REASONS:
             self.assertIn(f"THEN '{code}'", query.code)

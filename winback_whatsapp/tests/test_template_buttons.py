@@ -209,7 +209,7 @@ class TestTemplateButtons(WinbackSendCase, HttpCase):
         with Form(template.with_user(self.admin_user)) as form:
             with form.button_ids.edit(1) as line:
                 self.assertEqual(line.text, "No more")
-                line.is_stop = True
+                line.intent = "stop"
         enrollment, message, body = self._send_template(template)
         payloads = self._button_payloads(body)
         self._tap(message, "No more", payloads["1"], "wamid.TAP.NOMORE")

@@ -21,6 +21,7 @@ INELIGIBLE_REASONS = [
     ),
     ("blacklisted", _lt("Number blacklisted (STOP)")),
     ("dormant", _lt("Dormant")),
+    ("snoozed", _lt("Said not now: snoozed")),
     ("already_enrolled", _lt("Already in a running win-back")),
     ("cooldown", _lt("Contacted by a win-back recently")),
     ("reentry", _lt("Enrolled in this campaign recently")),
@@ -28,7 +29,14 @@ INELIGIBLE_REASONS = [
 
 
 def eligibility_sql(
-    *, company_id, segment_ids, campaign_id, live_states, cooldown_since, reentry_since
+    *,
+    company_id,
+    segment_ids,
+    campaign_id,
+    live_states,
+    cooldown_since,
+    reentry_since,
+    now,
 ):
     """One row per active customer of ``segment_ids`` (in company
     ``company_id``): (partner id, segment id, E.164 number, last purchase
@@ -37,7 +45,11 @@ def eligibility_sql(
     ``live_states``: the enrollment states that keep a customer in a running
     win-back; ``cooldown_since``: a win-back message sent after it keeps the
     customer out; ``reentry_since``: an enrollment in ``campaign_id`` created
-    after it keeps the customer out (naive UTC datetimes).
+    after it keeps the customer out; ``now``: a customer who answered *Not
+    now* stays out until their enrollment's ``snoozed_until`` has passed
+    (naive UTC datetimes). The snooze replaces the cooldown and the re-entry
+    delay for the enrollment snoozed: once it is over, its messages and its
+    entry keep the customer out no longer.
 
     The blacklist is read with an EXISTS on ``phone_blacklist`` rather than
     through ``mail.thread.phone``'s ``phone_sanitized_blacklisted``: the field
@@ -74,17 +86,26 @@ def eligibility_sql(
                WHEN p.winback_dormant THEN 'dormant'
                WHEN EXISTS (SELECT 1 FROM winback_enrollment e
                              WHERE e.partner_id = p.id
+                               AND e.snoozed_until > %(now)s)
+                    THEN 'snoozed'
+               WHEN EXISTS (SELECT 1 FROM winback_enrollment e
+                             WHERE e.partner_id = p.id
                                AND e.state IN %(live)s)
                     THEN 'already_enrolled'
                WHEN EXISTS (SELECT 1 FROM winback_message m
                              WHERE m.partner_id = p.id
                                AND m.direction = 'outbound'
-                               AND m.sent_at >= %(cooldown)s)
+                               AND m.sent_at >= %(cooldown)s
+                               AND NOT EXISTS (
+                                   SELECT 1 FROM winback_enrollment s
+                                    WHERE s.id = m.enrollment_id
+                                      AND s.snoozed_until IS NOT NULL))
                     THEN 'cooldown'
                WHEN EXISTS (SELECT 1 FROM winback_enrollment e
                              WHERE e.partner_id = p.id
                                AND e.campaign_id = %(campaign)s
-                               AND e.create_date >= %(reentry)s)
+                               AND e.create_date >= %(reentry)s
+                               AND e.snoozed_until IS NULL)
                     THEN 'reentry'
                ELSE 'eligible' END AS reason
           FROM res_partner p
@@ -98,5 +119,6 @@ def eligibility_sql(
         live=tuple(live_states),
         cooldown=cooldown_since,
         reentry=reentry_since,
+        now=now,
         us=US_NUMBER_PATTERN,
     )
