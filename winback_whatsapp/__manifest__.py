@@ -22,6 +22,7 @@
         "data/ir_cron_data.xml",
         "data/ir_config_parameter_data.xml",
         "data/winback_segment_data.xml",
+        "data/winback_rate_data.xml",
         "views/winback_segment_views.xml",
         "views/res_partner_views.xml",
         "views/winback_account_views.xml",
@@ -37,6 +38,7 @@
         "views/winback_webhook_event_views.xml",
         "views/winback_unmatched_views.xml",
         "views/winback_bsuid_optout_views.xml",
+        "views/winback_rate_views.xml",
     ],
     "demo": [
         "demo/winback_demo.xml",

@@ -10,6 +10,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..tools.access import check_group
+from ..tools.wa_number import number_region
 
 _logger = logging.getLogger(__name__)
 
@@ -142,6 +143,56 @@ class WinbackMessage(models.Model):
         "(they changed number): the new one.",
     )
 
+    country_id = fields.Many2one(
+        "res.country",
+        "Recipient country",
+        compute="_compute_country_id",
+        store=True,
+        readonly=True,
+        help="The country of the number, as its calling code says (else the "
+        "customer's country): the market Meta charges the message at.",
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    billable = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="Meta charges this message, as its status callback says "
+        "(pricing: billable).",
+    )
+    pricing_category = fields.Char(
+        readonly=True,
+        copy=False,
+        help="Meta's pricing category of the message (marketing, utility, "
+        "authentication, service...), from its status callback.",
+    )
+    pricing_model = fields.Char(
+        readonly=True,
+        copy=False,
+        help="PMP: per-message pricing (since July 2025); CBP: per "
+        "conversation, before.",
+    )
+    pricing_type = fields.Char(
+        readonly=True,
+        copy=False,
+        help="regular, free_customer_service or free_entry_point.",
+    )
+    cost = fields.Float(
+        digits="WhatsApp Rate",
+        readonly=True,
+        copy=False,
+        help="What Meta charges for the message, in the company's currency: "
+        "the rate card's price for its country and category on the day it "
+        "was delivered. Nothing for a message Meta does not charge or that "
+        "was never delivered.",
+    )
+    rate_id = fields.Many2one(
+        "winback.rate",
+        "Rate applied",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+    )
+
     media_ids = fields.One2many(
         "winback.media",
         "message_id",
@@ -177,6 +228,20 @@ class WinbackMessage(models.Model):
              WHERE wamid IS NOT NULL
             """
         )
+
+    @api.depends("phone_e164", "partner_id")
+    def _compute_country_id(self):
+        regions = {message: number_region(message.phone_e164) for message in self}
+        countries = {
+            country.code: country
+            for country in self.env["res.country"].search(
+                [("code", "in", list(set(filter(None, regions.values()))))]
+            )
+        }
+        for message, region in regions.items():
+            message.country_id = (
+                countries.get(region) or message.partner_id.country_id or False
+            )
 
     @api.model_create_multi
     def create(self, vals_list):
