@@ -151,10 +151,10 @@ class WinbackCost(models.AbstractModel):
                        CASE WHEN e.reason = 'eligible' THEN COALESCE(
                          (SELECT rc.id FROM res_country rc
                            WHERE rc.id = p.country_id AND rc.phone_code > 0
-                             AND e.phone_sanitized LIKE '+' || rc.phone_code || '%%'),
+                             AND starts_with(e.phone_sanitized, '+' || rc.phone_code)),
                          (SELECT rc.id FROM res_country rc
                            WHERE rc.phone_code > 0
-                             AND e.phone_sanitized LIKE '+' || rc.phone_code || '%%'
+                             AND starts_with(e.phone_sanitized, '+' || rc.phone_code)
                         ORDER BY length(rc.phone_code::text) DESC, rc.id
                            LIMIT 1),
                          p.country_id) END AS country_id,

@@ -207,13 +207,13 @@ class TestMessageCost(HttpCase):
                 "date_start": date(2026, 1, 1),
             }
         )
-        kenya = self.env["res.partner"].create(
-            {"name": "Wanjiru", "mobile": "+254712345678"}
+        egypt = self.env["res.partner"].create(
+            {"name": "Amira", "mobile": "+201001234567"}
         )
-        message = self._message("wamid.KE")
-        message.sudo().write({"partner_id": kenya.id, "phone_e164": "+254712345678"})
-        self.assertEqual(message.country_id, self.env.ref("base.ke"))
-        self._post(self._status("wamid.KE", "delivered", MARKETING))
+        message = self._message("wamid.EG")
+        message.sudo().write({"partner_id": egypt.id, "phone_e164": "+201001234567"})
+        self.assertEqual(message.country_id, self.env.ref("base.eg"))
+        self._post(self._status("wamid.EG", "delivered", MARKETING))
         self.assertAlmostEqual(message.cost, 0.06, places=4)
 
     def test_parser_reads_pricing(self):
