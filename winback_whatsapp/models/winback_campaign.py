@@ -254,8 +254,10 @@ class WinbackCampaign(models.Model):
         help="What Meta charged for the messages delivered so far, by the "
         "rate card.",
     )
-    cost_per_reply = fields.Monetary(compute="_compute_costs")
-    cost_per_conversion = fields.Monetary(compute="_compute_costs")
+    cost_per_reply = fields.Monetary("Cost per reply", compute="_compute_costs")
+    cost_per_conversion = fields.Monetary(
+        "Cost per conversion", compute="_compute_costs"
+    )
     cost_per_incremental = fields.Monetary(
         "Cost per incremental conversion",
         compute="_compute_costs",

@@ -108,9 +108,11 @@ class WinbackLift(models.Model):
         help="What the campaign's coupons took off the customers' orders.",
     )
     cost_per_reply = fields.Monetary(
+        "Cost per reply",
         compute="_compute_lift", help="Messaging cost / treated customers who replied."
     )
     cost_per_conversion = fields.Monetary(
+        "Cost per conversion",
         compute="_compute_lift",
         help="Messaging cost / treated customers who converted.",
     )

@@ -84,11 +84,13 @@ class WinbackReport(models.Model):
         "rate card.",
     )
     cost_per_reply = fields.Monetary(
+        "Cost per reply",
         readonly=True,
         aggregator="sum",
         help="Messaging cost / customers who replied, in each group.",
     )
     cost_per_conversion = fields.Monetary(
+        "Cost per conversion",
         readonly=True,
         aggregator="sum",
         help="Messaging cost / customers who converted, in each group.",
