@@ -2,7 +2,6 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 
-
 def _currency_rate(currency, day, company):
     """The rate of ``currency`` for ``company`` on ``day`` (SQL
     expressions), as ``res.currency._get_rates`` reads it: 1 without any."""

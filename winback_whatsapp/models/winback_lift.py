@@ -109,7 +109,8 @@ class WinbackLift(models.Model):
     )
     cost_per_reply = fields.Monetary(
         "Cost per reply",
-        compute="_compute_lift", help="Messaging cost / treated customers who replied."
+        compute="_compute_lift",
+        help="Messaging cost / treated customers who replied.",
     )
     cost_per_conversion = fields.Monetary(
         "Cost per conversion",

@@ -117,9 +117,7 @@ class WinbackRate(models.Model):
                         "another date.",
                         market=rate.country_id.name or self.env._("Other"),
                         category=dict(
-                            self._fields["category"]._description_selection(
-                                self.env
-                            )
+                            self._fields["category"]._description_selection(self.env)
                         )[rate.category],
                         date=rate.date_start,
                     )
