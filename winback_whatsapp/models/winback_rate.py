@@ -80,7 +80,17 @@ class WinbackRate(models.Model):
     )
     active = fields.Boolean(default=True)
 
+    # One price per country (or Other, NULL), category and date: the
+    # database refuses a second one (PostgreSQL 15's NULLS NOT DISTINCT; on
+    # an older server the constraint is not created and _check_unique
+    # alone refuses it).
     _sql_constraints = [
+        (
+            "country_category_date_uniq",
+            "UNIQUE NULLS NOT DISTINCT (country_id, category, date_start)",
+            "This market already has a price of this category from this date: "
+            "change that line, or give this one another date.",
+        ),
         (
             "price_positive",
             "CHECK (price >= 0)",
@@ -88,26 +98,16 @@ class WinbackRate(models.Model):
         ),
     ]
 
-    def init(self):
-        # One price per market line, category and date; a line without a
-        # country is the "Other" market's.
-        self.env.cr.execute(
-            """
-            CREATE UNIQUE INDEX IF NOT EXISTS winback_rate_country_uniq
-                ON winback_rate (COALESCE(country_id, 0), category, date_start)
-             WHERE active
-            """
-        )
-
-    @api.constrains("country_id", "category", "date_start", "active")
+    @api.constrains("country_id", "category", "date_start")
     def _check_unique(self):
-        for rate in self.filtered("active"):
+        for rate in self:
             if self.search_count(
                 [
                     ("id", "!=", rate.id),
                     ("country_id", "=", rate.country_id.id),
                     ("category", "=", rate.category),
                     ("date_start", "=", rate.date_start),
+                    ("active", "in", (True, False)),
                 ]
             ):
                 raise ValidationError(

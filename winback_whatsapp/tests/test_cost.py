@@ -5,9 +5,11 @@ it starts, and the return on investment against the holdout group."""
 from datetime import date, datetime, timedelta
 from unittest.mock import patch
 
+from psycopg2 import IntegrityError
+
 from odoo import fields
 from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
-from odoo.tools import formatLang
+from odoo.tools import formatLang, mute_logger
 
 from ..models.winback_cost import WinbackCost
 from ..tools import webhook_simulator as simulator
@@ -407,6 +409,16 @@ class TestRateCard(TransactionCase):
         self.assertIn("SAMPLE", italy.source)
         other = self.env.ref("winback_whatsapp.rate_other_marketing")
         self.assertFalse(other.country_id)
+
+    def test_one_price_per_market_category_and_date(self):
+        italy = self.env.ref("winback_whatsapp.rate_it_marketing")
+        with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
+            italy.copy()
+        other = self.env.ref("winback_whatsapp.rate_other_marketing")
+        with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
+            other.copy()
+        later = italy.with_user(self.manager).copy({"date_start": date(2026, 7, 1)})
+        self.assertEqual(later.price, italy.price)
 
     def test_csv_import(self):
         csv = (
