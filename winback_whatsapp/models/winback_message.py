@@ -146,11 +146,10 @@ class WinbackMessage(models.Model):
     country_id = fields.Many2one(
         "res.country",
         "Recipient country",
-        compute="_compute_country_id",
-        store=True,
         readonly=True,
-        help="The country of the number, as its calling code says (else the "
-        "customer's country): the market Meta charges the message at.",
+        help="The country of the number, as its calling code says, set when "
+        "the message is created: the market Meta charges the message at "
+        "(the customer's country when it is empty).",
     )
     currency_id = fields.Many2one(related="company_id.currency_id")
     billable = fields.Boolean(
@@ -229,22 +228,9 @@ class WinbackMessage(models.Model):
             """
         )
 
-    @api.depends("phone_e164", "partner_id")
-    def _compute_country_id(self):
-        regions = {message: number_region(message.phone_e164) for message in self}
-        countries = {
-            country.code: country
-            for country in self.env["res.country"].search(
-                [("code", "in", list(set(filter(None, regions.values()))))]
-            )
-        }
-        for message, region in regions.items():
-            message.country_id = (
-                countries.get(region) or message.partner_id.country_id or False
-            )
-
     @api.model_create_multi
     def create(self, vals_list):
+        vals_list = self._with_country(vals_list)
         messages = super().create(vals_list)
         messages.filtered(
             lambda m: m.direction == "outbound"
@@ -252,6 +238,28 @@ class WinbackMessage(models.Model):
             and not m.body
         )._record_sent_text()
         return messages
+
+    @api.model
+    def _with_country(self, vals_list):
+        """``vals_list`` with the country of each number (``phonenumbers``'
+        region of its calling code) where none is given. Set once, when the
+        message is created: no recompute of the message history."""
+        regions = [
+            None if vals.get("country_id") else number_region(vals.get("phone_e164"))
+            for vals in vals_list
+        ]
+        if not any(regions):
+            return vals_list
+        countries = {
+            country.code: country.id
+            for country in self.env["res.country"].search(
+                [("code", "in", list(set(filter(None, regions))))]
+            )
+        }
+        return [
+            {**vals, "country_id": countries[region]} if region in countries else vals
+            for vals, region in zip(vals_list, regions, strict=True)
+        ]
 
     def write(self, vals):
         if not self.env.su:

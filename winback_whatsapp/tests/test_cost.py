@@ -82,17 +82,17 @@ class TestMessageCost(HttpCase):
         )
         cls.url = f"/winback_whatsapp/webhook/{cls.account.sudo().webhook_key}"
 
-    def _message(self, wamid):
+    def _message(self, wamid, partner=None, number="+" + NUMBER):
         return self.env["winback.message"].create(
             {
                 "direction": "outbound",
                 "state": "sent",
                 "enrollment_id": self.enrollment.id,
-                "partner_id": self.partner.id,
+                "partner_id": (partner or self.partner).id,
                 "account_id": self.account.id,
                 "company_id": self.env.company.id,
                 "template_id": self.template.id,
-                "phone_e164": "+" + NUMBER,
+                "phone_e164": number,
                 "wamid": wamid,
             }
         )
@@ -212,8 +212,7 @@ class TestMessageCost(HttpCase):
         egypt = self.env["res.partner"].create(
             {"name": "Amira", "mobile": "+201001234567"}
         )
-        message = self._message("wamid.EG")
-        message.sudo().write({"partner_id": egypt.id, "phone_e164": "+201001234567"})
+        message = self._message("wamid.EG", egypt, "+201001234567")
         self.assertEqual(message.country_id, self.env.ref("base.eg"))
         self._post(self._status("wamid.EG", "delivered", MARKETING))
         self.assertAlmostEqual(message.cost, 0.06, places=4)
