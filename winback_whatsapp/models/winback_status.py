@@ -191,8 +191,11 @@ class WinbackStatus(models.AbstractModel):
         each time the way the statuses one by one would have (a first
         status fills ``sent_at``, the first of rank delivered or read
         ``delivered_at``, the read one ``read_at``). Messages left in
-        "sending" are settled: their enrollments move on. Returns the
-        number of messages changed."""
+        "sending" are settled: their enrollments move on. Each message
+        keeps the ``pricing`` of its last status that carries one, and the
+        delivered ones Meta charges are priced, in one more statement
+        (``winback.cost._price_messages``). Returns the number of messages
+        changed."""
         if not statuses:
             return 0
         now = fields.Datetime.now()
