@@ -43,6 +43,7 @@
     "demo": [
         "demo/winback_demo.xml",
         "demo/winback_demo_customers.xml",
+        "demo/winback_demo_costs.xml",
     ],
     "post_init_hook": "post_init_hook",
     "assets": {
