@@ -23,6 +23,7 @@
         "data/ir_config_parameter_data.xml",
         "data/winback_segment_data.xml",
         "data/utm_data.xml",
+        "data/winback_rate_data.xml",
         "views/winback_segment_views.xml",
         "views/res_partner_views.xml",
         "views/winback_account_views.xml",
@@ -40,11 +41,13 @@
         "views/winback_webhook_event_views.xml",
         "views/winback_unmatched_views.xml",
         "views/winback_bsuid_optout_views.xml",
+        "views/winback_rate_views.xml",
     ],
     "demo": [
         "demo/winback_demo.xml",
         "demo/winback_demo_customers.xml",
         "demo/winback_intent_rule_demo.xml",
+        "demo/winback_demo_costs.xml",
     ],
     "post_init_hook": "post_init_hook",
     "assets": {

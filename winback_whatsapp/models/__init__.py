@@ -2,6 +2,7 @@ from . import winback_segment
 from . import res_company
 from . import res_partner
 from . import sale_order
+from . import winback_rate
 from . import winback_account
 from . import winback_template_param
 from . import winback_template_button
@@ -16,6 +17,7 @@ from . import winback_sender
 from . import res_config_settings
 from . import winback_report
 from . import winback_lift
+from . import winback_cost
 from . import winback_webhook_event
 from . import phone_blacklist
 from . import winback_inbound_text

@@ -273,6 +273,49 @@ class WinbackCampaign(models.Model):
         help="Customers of the segments who could be enrolled at the last count "
         "(on start or with Count eligible customers).",
     )
+    cost_estimate = fields.Monetary(
+        "Estimated cost",
+        readonly=True,
+        copy=False,
+        help="What Meta would charge for the first message to each eligible "
+        "customer outside the holdout group, at the rate card's price for "
+        "their country (at the last count).",
+    )
+    cost_estimate_max = fields.Monetary(
+        "Estimated cost, every step",
+        readonly=True,
+        copy=False,
+        help="The upper bound: every step sent to each eligible customer "
+        "outside the holdout group (nobody replies, buys or stops first).",
+    )
+    cost = fields.Monetary(
+        "Messaging cost",
+        compute="_compute_costs",
+        help="What Meta charged for the messages delivered so far, by the "
+        "rate card.",
+    )
+    cost_per_reply = fields.Monetary("Cost per reply", compute="_compute_costs")
+    cost_per_conversion = fields.Monetary(
+        "Cost per conversion", compute="_compute_costs"
+    )
+    cost_per_incremental = fields.Monetary(
+        "Cost per incremental conversion",
+        compute="_compute_costs",
+        help="Messaging cost / conversions beyond the holdout group's rate "
+        "(segment by segment); empty while the messages added none.",
+    )
+    discount_granted = fields.Monetary(
+        compute="_compute_costs",
+        help="What the campaign's coupons took off the customers' orders.",
+    )
+    roi = fields.Float(
+        "ROI (%)",
+        compute="_compute_costs",
+        digits=(16, 1),
+        help="(Incremental revenue - messaging cost - discount granted) / "
+        "(messaging cost + discount granted), in percent; the incremental "
+        "revenue is measured against the holdout group, segment by segment.",
+    )
     preview_html = fields.Html("Eligibility preview", readonly=True, copy=False)
     preview_date = fields.Datetime("Counted on", readonly=True, copy=False)
     last_enroll_date = fields.Date(
@@ -384,6 +427,33 @@ class WinbackCampaign(models.Model):
         self.utm_source_id = self.env.ref(
             "winback_whatsapp.utm_source_winback", raise_if_not_found=False
         )
+
+    def _compute_costs(self):
+        """Cost figures from the Lift over Holdout report's rows (one per
+        segment): their costs, incremental conversions and revenue and
+        discounts summed."""
+        rows = self.env["winback.lift"].search([("campaign_id", "in", self.ids)])
+        Cost = self.env["winback.cost"]
+        for campaign in self:
+            mine = rows.filtered(lambda r, c=campaign: r.campaign_id == c)
+            cost = sum(mine.mapped("cost"))
+            discount = sum(mine.mapped("discount"))
+            figures = Cost._figures(
+                cost,
+                sum(mine.mapped("treated_replied")),
+                sum(mine.mapped("treated_converted")),
+                sum(mine.mapped("incremental_conversions")),
+                sum(mine.mapped("incremental_revenue")),
+                discount,
+            )
+            campaign.update(
+                {
+                    **figures,
+                    "roi": 100.0 * figures["roi"],
+                    "cost": cost,
+                    "discount_granted": discount,
+                }
+            )
 
     @api.depends(
         "preview_partner_id",
@@ -511,12 +581,23 @@ class WinbackCampaign(models.Model):
             "\n".join(
                 self.env._(
                     "%(name)s: %(count)s customers eligible; the first messages "
-                    "go out from %(when)s.",
+                    "go out from %(when)s. Estimated cost: %(cost)s, up to "
+                    "%(upper)s if every step is sent.",
                     name=campaign.name,
                     count=campaign.eligible_count,
                     # When the customers entering now get their first
                     # message (not an earlier customer's next one).
                     when=format_datetime(self.env, campaign._first_batch_time()),
+                    cost=formatLang(
+                        self.env,
+                        campaign.cost_estimate,
+                        currency_obj=campaign.currency_id,
+                    ),
+                    upper=formatLang(
+                        self.env,
+                        campaign.cost_estimate_max,
+                        currency_obj=campaign.currency_id,
+                    ),
                 )
                 for campaign in self
             ),
@@ -563,13 +644,15 @@ class WinbackCampaign(models.Model):
         labels = {code: self.env._(label) for code, label in INELIGIBLE_REASONS}
         labels["eligible"] = self.env._("Eligible")
         result = {}
+        Cost = self.env["winback.cost"]
         for campaign in self:
-            counts = (
-                self.env["winback.enroller"]._eligibility_counts(campaign)
+            counts, by_country = (
+                Cost._eligibility_by_country(campaign)
                 if campaign.segment_ids
-                else {}
+                else ({}, {})
             )
             result[campaign.id] = counts
+            estimate, upper = Cost._estimate(campaign, by_country)
             rows = "".join(
                 f"<tr><td>{html_escape(labels[reason])}</td>"
                 f"<td class='text-end'>{counts[reason]}</td></tr>"
@@ -587,6 +670,8 @@ class WinbackCampaign(models.Model):
                     ),
                     "preview_date": fields.Datetime.now(),
                     "eligible_count": counts.get("eligible", 0),
+                    "cost_estimate": estimate,
+                    "cost_estimate_max": upper,
                 }
             )
         return result

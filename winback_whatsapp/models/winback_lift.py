@@ -91,6 +91,46 @@ class WinbackLift(models.Model):
         "customers would have spent anyway.",
     )
 
+    treated_replied = fields.Integer("Treated replied", readonly=True)
+    cost = fields.Monetary(
+        "Messaging cost",
+        readonly=True,
+        help="What Meta charged for the messages delivered, by the rate card.",
+    )
+    incremental_conversions = fields.Float(
+        compute="_compute_lift",
+        digits=(16, 1),
+        help="Conversions the messages added: the lift x treated customers.",
+    )
+    discount = fields.Monetary(
+        "Discount granted",
+        compute="_compute_lift",
+        help="What the campaign's coupons took off the customers' orders.",
+    )
+    cost_per_reply = fields.Monetary(
+        "Cost per reply",
+        compute="_compute_lift",
+        help="Messaging cost / treated customers who replied.",
+    )
+    cost_per_conversion = fields.Monetary(
+        "Cost per conversion",
+        compute="_compute_lift",
+        help="Messaging cost / treated customers who converted.",
+    )
+    cost_per_incremental = fields.Monetary(
+        "Cost per incremental conversion",
+        compute="_compute_lift",
+        help="Messaging cost / conversions beyond the holdout group's rate; "
+        "empty when the messages added none.",
+    )
+    roi = fields.Float(
+        "ROI (%)",
+        compute="_compute_lift",
+        digits=(16, 1),
+        help="(Incremental revenue - messaging cost - discount granted) / "
+        "(messaging cost + discount granted), in percent.",
+    )
+
     @property
     def _table_query(self):
         return """
@@ -112,13 +152,28 @@ class WinbackLift(models.Model):
                        AND (e.state = 'converted' OR e.order_id IS NOT NULL))
                        AS holdout_converted,
                    COALESCE(SUM(e.revenue) FILTER (WHERE e.is_holdout), 0)
-                       AS holdout_revenue
+                       AS holdout_revenue,
+                   COUNT(*) FILTER (WHERE NOT COALESCE(e.is_holdout, FALSE)
+                       AND (e.state = 'replied' OR EXISTS (
+                           SELECT 1 FROM winback_message i
+                            WHERE i.enrollment_id = e.id
+                              AND i.direction = 'inbound')))
+                       AS treated_replied,
+                   COALESCE(SUM(mc.cost), 0) AS cost
               FROM winback_enrollment e
               JOIN res_company c ON c.id = e.company_id
+         LEFT JOIN (
+                SELECT enrollment_id, SUM(cost) AS cost
+                  FROM winback_message
+                 WHERE direction = 'outbound' AND cost > 0
+              GROUP BY enrollment_id
+              ) mc ON mc.enrollment_id = e.id
           GROUP BY e.campaign_id, e.segment_id, e.company_id, c.currency_id
         """
 
     def _compute_lift(self):
+        Cost = self.env["winback.cost"]
+        discounts = Cost._discount_granted(self.campaign_id.ids)
         for row in self:
             figures = self._lift_figures(
                 row.treated_converted,
@@ -128,7 +183,17 @@ class WinbackLift(models.Model):
                 row.treated_revenue,
                 row.holdout_revenue,
             )
-            row.update(figures)
+            discount = discounts.get((row.campaign_id.id, row.segment_id.id), 0.0)
+            costs = Cost._figures(
+                row.cost,
+                row.treated_replied,
+                row.treated_converted,
+                figures["incremental_conversions"],
+                figures["incremental_revenue"],
+                discount,
+            )
+            costs["roi"] *= 100.0  # in percent
+            row.update({**figures, **costs, "discount": discount})
 
     def _lift_figures(self, x1, n1, x2, n2, revenue1, revenue2):
         """Lift figures of a treated group (x1 conversions out of n1, revenue1)
@@ -144,4 +209,5 @@ class WinbackLift(models.Model):
             "lift_high": 100.0 * high,
             "significant": bool(n1 and n2 and (low > 0 or high < 0)),
             "incremental_revenue": (per_treated - per_holdout) * n1 if n2 else 0.0,
+            "incremental_conversions": diff * n1 if n2 else 0.0,
         }

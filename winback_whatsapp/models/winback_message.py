@@ -10,6 +10,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..tools.access import check_group
+from ..tools.wa_number import number_region
 
 _logger = logging.getLogger(__name__)
 
@@ -142,6 +143,55 @@ class WinbackMessage(models.Model):
         "(they changed number): the new one.",
     )
 
+    country_id = fields.Many2one(
+        "res.country",
+        "Recipient country",
+        readonly=True,
+        help="The country of the number, as its calling code says, set when "
+        "the message is created: the market Meta charges the message at "
+        "(the customer's country when it is empty).",
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    billable = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="Meta charges this message, as its status callback says "
+        "(pricing: billable).",
+    )
+    pricing_category = fields.Char(
+        readonly=True,
+        copy=False,
+        help="Meta's pricing category of the message (marketing, utility, "
+        "authentication, service...), from its status callback.",
+    )
+    pricing_model = fields.Char(
+        readonly=True,
+        copy=False,
+        help="PMP: per-message pricing (since July 2025); CBP: per "
+        "conversation, before.",
+    )
+    pricing_type = fields.Char(
+        readonly=True,
+        copy=False,
+        help="regular, free_customer_service or free_entry_point.",
+    )
+    cost = fields.Float(
+        digits="WhatsApp Rate",
+        readonly=True,
+        copy=False,
+        help="What Meta charges for the message, in the company's currency: "
+        "the rate card's price for its country and category on the day it "
+        "was delivered. Nothing for a message Meta does not charge or that "
+        "was never delivered.",
+    )
+    rate_id = fields.Many2one(
+        "winback.rate",
+        "Rate applied",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+    )
+
     media_ids = fields.One2many(
         "winback.media",
         "message_id",
@@ -180,6 +230,7 @@ class WinbackMessage(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        vals_list = self._with_country(vals_list)
         messages = super().create(vals_list)
         messages.filtered(
             lambda m: m.direction == "outbound"
@@ -187,6 +238,28 @@ class WinbackMessage(models.Model):
             and not m.body
         )._record_sent_text()
         return messages
+
+    @api.model
+    def _with_country(self, vals_list):
+        """``vals_list`` with the country of each number (``phonenumbers``'
+        region of its calling code) where none is given. Set once, when the
+        message is created: no recompute of the message history."""
+        regions = [
+            None if vals.get("country_id") else number_region(vals.get("phone_e164"))
+            for vals in vals_list
+        ]
+        if not any(regions):
+            return vals_list
+        countries = {
+            country.code: country.id
+            for country in self.env["res.country"].search(
+                [("code", "in", list(set(filter(None, regions))))]
+            )
+        }
+        return [
+            {**vals, "country_id": countries[region]} if region in countries else vals
+            for vals, region in zip(vals_list, regions, strict=True)
+        ]
 
     def write(self, vals):
         if not self.env.su:

@@ -8,6 +8,11 @@ RATES = {
     "conversion_rate": ("converted", "enrolled"),
     "delivery_rate": ("delivered", "sent"),
 }
+# Costs per outcome, ratios of sums in the same way: (numerator, denominator).
+COST_RATIOS = {
+    "cost_per_reply": ("cost", "replied"),
+    "cost_per_conversion": ("cost", "converted"),
+}
 
 
 class WinbackReport(models.Model):
@@ -92,6 +97,25 @@ class WinbackReport(models.Model):
         aggregator="sum",
         help="Converted / enrolled customers.",
     )
+    cost = fields.Monetary(
+        "Messaging cost",
+        readonly=True,
+        aggregator="sum",
+        help="What Meta charged for the customer's messages delivered, by the "
+        "rate card.",
+    )
+    cost_per_reply = fields.Monetary(
+        "Cost per reply",
+        readonly=True,
+        aggregator="sum",
+        help="Messaging cost / customers who replied, in each group.",
+    )
+    cost_per_conversion = fields.Monetary(
+        "Cost per conversion",
+        readonly=True,
+        aggregator="sum",
+        help="Messaging cost / customers who converted, in each group.",
+    )
     delivery_rate = fields.Float(
         "Delivery rate (%)",
         readonly=True,
@@ -137,7 +161,10 @@ class WinbackReport(models.Model):
                    COALESCE(e.revenue, 0) AS revenue,
                    0.0::float AS reply_rate,
                    0.0::float AS conversion_rate,
-                   0.0::float AS delivery_rate
+                   0.0::float AS delivery_rate,
+                   COALESCE(m.cost, 0) AS cost,
+                   0.0::numeric AS cost_per_reply,
+                   0.0::numeric AS cost_per_conversion
               FROM winback_enrollment e
               JOIN res_company c ON c.id = e.company_id
          LEFT JOIN (
@@ -149,7 +176,8 @@ class WinbackReport(models.Model):
                            WHERE delivered_at IS NOT NULL
                               OR state IN ('delivered', 'read')) AS delivered,
                        COUNT(*) FILTER (
-                           WHERE read_at IS NOT NULL OR state = 'read') AS read
+                           WHERE read_at IS NOT NULL OR state = 'read') AS read,
+                       SUM(cost) AS cost
                   FROM winback_message
                  WHERE direction = 'outbound' AND enrollment_id IS NOT NULL
               GROUP BY enrollment_id
@@ -174,10 +202,11 @@ class WinbackReport(models.Model):
         """Rates are ratios of the group's sums, not sums or averages of rows.
         Grouped by group, the treated customers come before the holdout."""
         names = {spec.split(":")[0].split("(")[0].strip() for spec in fields}
-        wanted = [rate for rate in RATES if rate in names]
+        ratios = {**RATES, **COST_RATIOS}
+        wanted = [rate for rate in ratios if rate in names]
         extra = []
         for rate in wanted:
-            for part in RATES[rate]:
+            for part in ratios[rate]:
                 if part not in names:
                     extra.append(f"{part}:sum")
                     names.add(part)
@@ -193,9 +222,10 @@ class WinbackReport(models.Model):
         )
         for group in groups:
             for rate in wanted:
-                numerator, denominator = RATES[rate]
+                numerator, denominator = ratios[rate]
                 total = group.get(denominator) or 0
+                scale = 100.0 if rate in RATES else 1.0
                 group[rate] = (
-                    100.0 * (group.get(numerator) or 0) / total if total else 0.0
+                    scale * (group.get(numerator) or 0) / total if total else 0.0
                 )
         return groups

@@ -98,6 +98,28 @@ class WinbackStatus(models.AbstractModel):
             # for the day the customer hides their number.
             if not partner.whatsapp_bsuid:
                 partner._winback_record_bsuid(event.recipient_user_id)
+        if event.pricing and message.direction == "outbound":
+            message.write(self._pricing_vals(event.pricing))
+        changed = self._apply_state(message, event)
+        self.env["winback.cost"]._price_messages(message.ids)
+        return changed
+
+    @api.model
+    def _pricing_vals(self, pricing):
+        """The message fields a status's ``pricing`` object fills (a field
+        the object leaves out keeps its value)."""
+        vals = {
+            "billable": pricing.charged,
+            "pricing_category": pricing.category,
+            "pricing_model": pricing.pricing_model,
+            "pricing_type": pricing.type,
+        }
+        return {name: value for name, value in vals.items() if value is not None}
+
+    @api.model
+    def _apply_state(self, message, event):
+        """The monotonic state update of ``_apply_status``."""
+        new = event.status
         if message.state in ("failed", "cancelled", "received"):
             return False
         if new == "failed":
@@ -169,8 +191,11 @@ class WinbackStatus(models.AbstractModel):
         each time the way the statuses one by one would have (a first
         status fills ``sent_at``, the first of rank delivered or read
         ``delivered_at``, the read one ``read_at``). Messages left in
-        "sending" are settled: their enrollments move on. Returns the
-        number of messages changed."""
+        "sending" are settled: their enrollments move on. Each message
+        keeps the ``pricing`` of its last status that carries one, and the
+        delivered ones Meta charges are priced, in one more statement
+        (``winback.cost._price_messages``). Returns the number of messages
+        changed."""
         if not statuses:
             return 0
         now = fields.Datetime.now()
@@ -182,8 +207,15 @@ class WinbackStatus(models.AbstractModel):
             rank = STATUS_RANK[event.status]
             group = groups.setdefault(
                 (account_id, event.wamid),
-                {"order": order, "opaque": None, "rank": 0, "at": [None] * 4},
+                {
+                    "order": order,
+                    "opaque": None,
+                    "rank": 0,
+                    "at": [None] * 4,
+                    "pricing": None,
+                },
             )
+            group["pricing"] = event.pricing or group["pricing"]
             if group["opaque"] is None:
                 group["opaque"] = self._opaque_message_id(
                     event.biz_opaque_callback_data
@@ -196,13 +228,15 @@ class WinbackStatus(models.AbstractModel):
         values = SQL(", ").join(
             SQL(
                 "(%s::int, %s::int, %s::varchar, %s::int, %s::int,"
-                " %s::timestamp, %s::timestamp, %s::timestamp)",
+                " %s::timestamp, %s::timestamp, %s::timestamp,"
+                " %s::bool, %s::varchar, %s::varchar, %s::varchar)",
                 group["order"],
                 account_id,
                 wamid,
                 group["opaque"],
                 group["rank"],
                 *group["at"][1:],
+                *self._pricing_row(group["pricing"]),
             )
             for (account_id, wamid), group in groups.items()
         )
@@ -220,12 +254,14 @@ class WinbackStatus(models.AbstractModel):
         self.env.cr.execute(
             SQL(
                 """
-                WITH v (ord, account_id, wamid, opaque_id, max_rank, at1, at2, at3)
+                WITH v (ord, account_id, wamid, opaque_id, max_rank, at1, at2, at3,
+                        billable, p_category, p_model, p_type)
                   AS (VALUES %(values)s),
                 r AS (
                     SELECT DISTINCT ON (COALESCE(w.id, o.id))
                            COALESCE(w.id, o.id) AS message_id,
-                           v.wamid, v.max_rank, v.at1, v.at2, v.at3
+                           v.wamid, v.max_rank, v.at1, v.at2, v.at3,
+                           v.billable, v.p_category, v.p_model, v.p_type
                       FROM v
                  LEFT JOIN winback_message w
                         ON w.account_id = v.account_id AND w.wamid = v.wamid
@@ -257,12 +293,18 @@ class WinbackStatus(models.AbstractModel):
                            ELSE old.delivered_at END,
                        read_at = CASE WHEN %(applies)s AND r.max_rank = 3
                            THEN r.at3 ELSE old.read_at END,
+                       billable = COALESCE(r.billable, old.billable),
+                       pricing_category = COALESCE(r.p_category, old.pricing_category),
+                       pricing_model = COALESCE(r.p_model, old.pricing_model),
+                       pricing_type = COALESCE(r.p_type, old.pricing_type),
                        write_uid = %(uid)s,
                        write_date = %(now)s
                   FROM r
                   JOIN winback_message old ON old.id = r.message_id
                  WHERE m.id = r.message_id
-                   AND (%(applies)s OR (old.wamid IS NULL AND r.wamid IS NOT NULL))
+                   AND (%(applies)s OR (old.wamid IS NULL AND r.wamid IS NOT NULL)
+                        OR (old.direction = 'outbound' AND r.billable IS NOT NULL
+                            AND old.billable IS DISTINCT FROM r.billable))
              RETURNING m.id, %(applies)s AND old.state IN ('queued', 'sending'),
                        m.enrollment_id, %(applies)s
                 """,
@@ -284,6 +326,7 @@ class WinbackStatus(models.AbstractModel):
             # Reconciles messages left in 'sending' by a crashed sender.
             self.env["winback.enrollment"]._on_message_sent(unsent)
         self._learn_user_ids(learned)
+        self.env["winback.cost"]._price_messages([row[0] for row in rows])
         changed = sum(1 for row in rows if row[3])
         if len(groups) > changed:
             _logger.info(
@@ -291,6 +334,14 @@ class WinbackStatus(models.AbstractModel):
                 len(groups) - changed,
             )
         return changed
+
+    @api.model
+    def _pricing_row(self, pricing):
+        """(billable, category, model, type) of a status's ``pricing``
+        object for the batch update; Nones when the status has none."""
+        if not pricing:
+            return (None, None, None, None)
+        return (pricing.charged, pricing.category, pricing.pricing_model, pricing.type)
 
     @api.model
     def _opaque_message_id(self, opaque):

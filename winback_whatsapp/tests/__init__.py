@@ -28,3 +28,4 @@ from . import test_marketer_path
 from . import test_purchase_sources
 from . import test_utm
 from . import test_reply_intents
+from . import test_cost

@@ -31,6 +31,21 @@ def is_valid_e164(number):
     return phonenumbers.is_valid_number(parsed)
 
 
+def number_region(number):
+    """The region code (``"IT"``, ``"US"``...) phonenumbers gives an E.164
+    number, from its calling code (the first region of a shared code when
+    the number itself does not tell); None when it cannot read it. Meta
+    charges a message by the recipient's country calling code."""
+    try:
+        parsed = phonenumbers.parse(number or "", None)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(
+        parsed
+    ) or phonenumbers.region_code_for_country_code(parsed.country_code)
+    return None if region in (None, "ZZ", "001") else region
+
+
 def wa_id_to_e164(wa_id):
     """The E.164 number of a WhatsApp ID: ``"+"`` and digits.
 

@@ -161,6 +161,31 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Pricing:
+    """The ``pricing`` object of a status: whether Meta charges the message,
+    under which pricing model (``PMP``, per message, since July 2025;
+    ``CBP``, per conversation, before) and category (``marketing``,
+    ``utility``, ``authentication``, ``authentication_international``,
+    ``marketing_lite``, ``service``, ``referral_conversion``...), and of
+    which type (``regular``, ``free_customer_service``,
+    ``free_entry_point``). ``billable`` is None when Meta leaves it out:
+    it is deprecated with per-message pricing, where ``type`` says it."""
+
+    billable: bool | None
+    pricing_model: str | None
+    category: str | None
+    type: str | None = None
+
+    @property
+    def charged(self):
+        """Whether Meta charges the message: its ``billable`` flag, or when
+        absent its type (only ``regular`` messages are charged)."""
+        if self.billable is not None:
+            return self.billable
+        return self.type == "regular" if self.type else None
+
+
+@dataclass(frozen=True)
 class StatusEvent:
     """What became of a message the business sent."""
 
@@ -171,6 +196,7 @@ class StatusEvent:
     biz_opaque_callback_data: str | None
     errors: tuple[MetaError, ...] = ()
     recipient_user_id: str | None = None  # the recipient's BSUID
+    pricing: Pricing | None = None
 
     @property
     def error(self):
@@ -527,6 +553,21 @@ def parse_status(status):
             parse_error(e) for e in _objects(status.get("errors"), "status errors")
         ),
         recipient_user_id=_str(status.get("recipient_user_id")),
+        pricing=parse_pricing(status.get("pricing")),
+    )
+
+
+def parse_pricing(pricing):
+    """A status's ``pricing`` object, or None when it has none."""
+    if pricing is None:
+        return None
+    pricing = _object(pricing, "pricing")
+    billable = pricing.get("billable")
+    return Pricing(
+        billable=billable if isinstance(billable, bool) else None,
+        pricing_model=_str(pricing.get("pricing_model")),
+        category=_str(pricing.get("category")),
+        type=_str(pricing.get("type")),
     )
 
 

@@ -127,6 +127,13 @@ registry.category("web_tour.tours").add("winback_whatsapp_lift_tour", {
             },
         },
         {
+            content: "The messaging cost and the ROI sit beside the lift",
+            trigger: ".o_list_table thead th[data-name='cost']",
+        },
+        {
+            trigger: ".o_list_table thead th[data-name='roi']",
+        },
+        {
             trigger: '.dropdown-toggle[data-menu-xmlid="winback_whatsapp.menu_winback_root"]',
             run: "click",
         },
@@ -156,6 +163,10 @@ registry.category("web_tour.tours").add("winback_whatsapp_lift_tour", {
         {
             content: "The lift and the verdict are written under the chart",
             trigger: ".o_winback_lift_summary:contains('Lift:')",
+        },
+        {
+            content: "What it cost, and whether it paid, under the chart",
+            trigger: ".o_field_widget[name='roi']",
         },
         {
             trigger: ".o_winback_lift_too_small:contains('Sample too small to tell')",
