@@ -41,6 +41,7 @@
     "demo": [
         "demo/winback_demo.xml",
         "demo/winback_demo_customers.xml",
+        "demo/winback_demo_rhythm.xml",
     ],
     "post_init_hook": "post_init_hook",
     "assets": {

@@ -26,3 +26,4 @@ from . import test_demo
 from . import test_reply_routing
 from . import test_marketer_path
 from . import test_purchase_sources
+from . import test_segment_rhythm
