@@ -48,6 +48,7 @@
         "demo/winback_demo_customers.xml",
         "demo/winback_intent_rule_demo.xml",
         "demo/winback_demo_costs.xml",
+        "demo/winback_demo_rhythm.xml",
     ],
     "post_init_hook": "post_init_hook",
     "assets": {

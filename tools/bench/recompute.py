@@ -16,6 +16,13 @@ posted invoices made from no order, plus invoices made from a tenth of the
 orders (the same purchases, which must not count again); the addon's full
 recompute from cold over every source against a bare SQL floor over the same
 sources.
+
+Every run computes each customer's rhythm too (the median gap between their
+purchase days), as the addon always does, and so does every floor. Last, the
+rhythm run (issue 16): the same mixed purchases, the default segments in
+overdue-factor mode; the addon's cold full recompute against a bare SQL floor
+computing the same medians and bands, then a warm night after 1% of the
+customers bought again.
 """
 
 import random
@@ -46,30 +53,42 @@ SELECT 'BENCH/' || %(tag)s || '/' || g, p, p, p, %(company)s, d, 'sale', d, d
 """
 
 CLEAR_SQL = """
-UPDATE res_partner SET winback_last_order_date = NULL, winback_segment_id = NULL
+UPDATE res_partner SET winback_last_order_date = NULL, winback_segment_id = NULL,
+                       winback_typical_interval = NULL,
+                       winback_next_purchase_date = NULL
  WHERE winback_last_order_date IS NOT NULL OR winback_segment_id IS NOT NULL;
 DELETE FROM res_partner_res_partner_category_rel
  WHERE category_id IN (SELECT tag_id FROM winback_segment);
 """
 
 # The same aggregate and the same writes as the addon, as one bare statement
-# per table: no chunks, no change detection, thresholds inlined.
-FLOOR_SQL = """
+# per table: no chunks, no change detection, thresholds inlined. Each
+# customer's last purchase day and rhythm (the median gap between distinct
+# purchase days, from 3 days on), from PURCHASES (partner_id, day d);
+# SEGMENT is the CASE choosing the segment.
+FLOOR_TEMPLATE = """
 CREATE TEMP TABLE floor_target AS
-SELECT p.id, lo.last_date,
-       CASE WHEN %(today)s - lo.last_date >= 180 THEN %(cold)s
-            WHEN %(today)s - lo.last_date >= 90 THEN %(cooling)s
-            WHEN %(today)s - lo.last_date >= 60 THEN %(lukewarm)s END AS segment_id
-  FROM res_partner p
-  JOIN (SELECT buyer.commercial_partner_id AS commercial_id,
-               max(timezone('UTC', so.date_order AT TIME ZONE 'UTC'))::date AS last_date
-          FROM sale_order so JOIN res_partner buyer ON buyer.id = so.partner_id
-         WHERE so.state = 'sale' AND so.company_id = %(company)s
-      GROUP BY buyer.commercial_partner_id) lo
-    ON lo.commercial_id = p.commercial_partner_id
+WITH days AS (
+    SELECT DISTINCT buyer.commercial_partner_id AS commercial_id, src.d
+      FROM (PURCHASES) src JOIN res_partner buyer ON buyer.id = src.partner_id
+), rhythm AS (
+    SELECT commercial_id, max(d) AS last_date,
+           CASE WHEN count(*) >= 3
+                THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) END AS rhythm
+      FROM (SELECT commercial_id, d,
+                   d - lag(d) OVER (PARTITION BY commercial_id ORDER BY d) AS gap
+              FROM days) g
+  GROUP BY commercial_id
+)
+SELECT p.id, r.last_date, r.rhythm, CASE SEGMENT END AS segment_id
+  FROM res_partner p JOIN rhythm r ON r.commercial_id = p.commercial_partner_id
  WHERE p.active;
 UPDATE res_partner p
    SET winback_last_order_date = jsonb_build_object(%(key)s, t.last_date),
+       winback_typical_interval = CASE WHEN t.rhythm IS NOT NULL
+                                       THEN jsonb_build_object(%(key)s, t.rhythm) END,
+       winback_next_purchase_date = CASE WHEN t.rhythm IS NOT NULL
+           THEN jsonb_build_object(%(key)s, t.last_date + round(t.rhythm)::int) END,
        winback_segment_id = CASE WHEN t.segment_id IS NOT NULL
                                  THEN jsonb_build_object(%(key)s, t.segment_id) END
   FROM floor_target t WHERE p.id = t.id;
@@ -78,6 +97,59 @@ SELECT s.tag_id, t.id FROM floor_target t JOIN winback_segment s ON s.id = t.seg
 ON CONFLICT DO NOTHING;
 DROP TABLE floor_target;
 """
+
+SALE_PURCHASES = """SELECT partner_id,
+                       timezone('UTC', date_order AT TIME ZONE 'UTC')::date AS d
+                  FROM sale_order
+                 WHERE state = 'sale' AND company_id = %(company)s"""
+
+# Sale orders, paid Point of Sale orders, and invoices made from no order.
+MIXED_PURCHASES = (
+    SALE_PURCHASES
+    + """
+             UNION ALL
+                SELECT partner_id,
+                       timezone('UTC', date_order AT TIME ZONE 'UTC')::date
+                  FROM pos_order
+                 WHERE state IN ('paid', 'done', 'invoiced')
+                   AND company_id = %(company)s
+             UNION ALL
+                SELECT am.partner_id, am.invoice_date
+                  FROM account_move am
+                 WHERE am.move_type = 'out_invoice' AND am.state = 'posted'
+                   AND am.company_id = %(company)s
+                   AND NOT EXISTS (
+                       SELECT 1 FROM account_move_line aml
+                         JOIN sale_order_line_invoice_rel rel
+                           ON rel.invoice_line_id = aml.id
+                        WHERE aml.move_id = am.id)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM pos_order po WHERE po.account_move = am.id)"""
+)
+
+DAYS_SEGMENT = """WHEN %(today)s - r.last_date >= 180 THEN %(cold)s
+            WHEN %(today)s - r.last_date >= 90 THEN %(cooling)s
+            WHEN %(today)s - r.last_date >= 60 THEN %(lukewarm)s"""
+
+# The default segments in overdue-factor mode (1.5, 2.5, 4+ times the
+# rhythm); customers without a rhythm by days.
+FACTOR_SEGMENT = (
+    """WHEN r.rhythm IS NOT NULL THEN CASE
+                WHEN %(today)s - r.last_date >= 4 * r.rhythm THEN %(cold)s
+                WHEN %(today)s - r.last_date >= 2.5 * r.rhythm THEN %(cooling)s
+                WHEN %(today)s - r.last_date >= 1.5 * r.rhythm THEN %(lukewarm)s END
+            """
+    + DAYS_SEGMENT
+)
+
+
+def floor_sql(purchases, segment):
+    return FLOOR_TEMPLATE.replace("PURCHASES", purchases).replace("SEGMENT", segment)
+
+
+FLOOR_SQL = floor_sql(SALE_PURCHASES, DAYS_SEGMENT)
+MIXED_FLOOR_SQL = floor_sql(MIXED_PURCHASES, DAYS_SEGMENT)
+RHYTHM_FLOOR_SQL = floor_sql(MIXED_PURCHASES, FACTOR_SEGMENT)
 
 
 # Mixed sources: a third of the purchases each (a third of the sale orders
@@ -142,43 +214,15 @@ SELECT aml.id, substr(am.ref, 4)::int
 DELETE FROM ir_config_parameter WHERE key LIKE 'winback_whatsapp.recompute_%%';
 """
 
-# The same statement as FLOOR_SQL, over the same sources as the addon: sale
-# orders, paid Point of Sale orders, and invoices made from no order.
-MIXED_FLOOR_SQL = FLOOR_SQL.replace(
-    """SELECT buyer.commercial_partner_id AS commercial_id,
-               max(timezone('UTC', so.date_order AT TIME ZONE 'UTC'))::date AS last_date
-          FROM sale_order so JOIN res_partner buyer ON buyer.id = so.partner_id
-         WHERE so.state = 'sale' AND so.company_id = %(company)s
-      GROUP BY buyer.commercial_partner_id""",
-    """SELECT buyer.commercial_partner_id AS commercial_id,
-               max(src.d) AS last_date
-          FROM (SELECT partner_id,
-                       timezone('UTC', date_order AT TIME ZONE 'UTC')::date AS d
-                  FROM sale_order
-                 WHERE state = 'sale' AND company_id = %(company)s
-             UNION ALL
-                SELECT partner_id,
-                       timezone('UTC', date_order AT TIME ZONE 'UTC')::date
-                  FROM pos_order
-                 WHERE state IN ('paid', 'done', 'invoiced')
-                   AND company_id = %(company)s
-             UNION ALL
-                SELECT am.partner_id, am.invoice_date
-                  FROM account_move am
-                 WHERE am.move_type = 'out_invoice' AND am.state = 'posted'
-                   AND am.company_id = %(company)s
-                   AND NOT EXISTS (
-                       SELECT 1 FROM account_move_line aml
-                         JOIN sale_order_line_invoice_rel rel
-                           ON rel.invoice_line_id = aml.id
-                        WHERE aml.move_id = am.id)
-                   AND NOT EXISTS (
-                       SELECT 1 FROM pos_order po WHERE po.account_move = am.id)
-               ) src
-          JOIN res_partner buyer ON buyer.id = src.partner_id
-      GROUP BY buyer.commercial_partner_id""",
-)
-assert MIXED_FLOOR_SQL != FLOOR_SQL
+# Customers who bought today, inserted in SQL as an import would, so that
+# the nightly recompute is what picks them up.
+WARM_ORDERS_SQL = """
+INSERT INTO sale_order (name, partner_id, partner_invoice_id, partner_shipping_id,
+                        company_id, date_order, state, create_date, write_date)
+SELECT 'BENCH/' || %(tag)s || '/' || id, id, id, id, %(company)s,
+       now() AT TIME ZONE 'UTC', 'sale', now(), now()
+  FROM res_partner WHERE id = ANY(%(ids)s)
+"""
 
 SEGMENTED_SQL = "SELECT count(*) FROM res_partner WHERE winback_segment_id IS NOT NULL"
 
@@ -248,15 +292,12 @@ def main():
     changed = n // 100
     with environment(reg) as env:
         env.cr.execute(
-            """
-            INSERT INTO sale_order (name, partner_id, partner_invoice_id,
-                                    partner_shipping_id, company_id, date_order,
-                                    state, create_date, write_date)
-            SELECT 'BENCH/W/' || id, id, id, id, %(company)s,
-                   now() AT TIME ZONE 'UTC', 'sale', now(), now()
-              FROM res_partner WHERE id = ANY(%(ids)s)
-            """,
-            {"company": env.company.id, "ids": random.Random(1).sample(ids, changed)},
+            WARM_ORDERS_SQL,
+            {
+                "company": env.company.id,
+                "tag": "W",
+                "ids": random.Random(1).sample(ids, changed),
+            },
         )
     with environment(reg) as env:
         warm_s, changed_rows = timed(recompute_until_done, env)
@@ -269,6 +310,7 @@ def main():
 
     naive_est = naive_s * n / options.sample
     mixed = mixed_sources(reg, options, ids[0], segments)
+    rhythm = rhythm_segments(reg, options, ids, segments, mixed["purchases"])
     report(
         "recompute",
         partners=n,
@@ -287,6 +329,61 @@ def main():
         pct_of_cold=100 * warm_s / addon_s,
     )
     report("recompute_mixed", **mixed)
+    report("recompute_rhythm", **rhythm)
+
+
+def rhythm_segments(reg, options, ids, segments, purchases):
+    """The rhythm run, over the mixed purchases: the default segments by
+    overdue factor; the addon's cold full recompute against the SQL floor
+    computing the same medians, then the warm night after 1% bought."""
+    with environment(reg) as env:
+        env.company.winback_segment_mode = "factor"
+    floor_s, floor_segmented = cold_run(
+        reg, options.database, floor_statement(RHYTHM_FLOOR_SQL, segments)
+    )
+    with environment(reg) as env:
+        env.cr.execute(
+            "DELETE FROM ir_config_parameter"
+            " WHERE key LIKE 'winback_whatsapp.recompute_%%'"
+        )
+        # The mixed run wrote the invoices of orders minutes ago: in a shop
+        # they date from before last night, and the warm night must not take
+        # their customers for tonight's buyers.
+        env.cr.execute(
+            "UPDATE account_move SET create_date = create_date - interval '1 day',"
+            " write_date = write_date - interval '1 day'"
+            " WHERE name LIKE 'BENCH/SOINV/%%' OR name LIKE 'BENCH/POSINV/%%'"
+        )
+    addon_s, segmented = cold_run(reg, options.database, recompute_until_done)
+    with environment(reg) as env:
+        env.cr.execute(
+            "SELECT count(*) FROM res_partner"
+            " WHERE winback_typical_interval IS NOT NULL"
+        )
+        with_rhythm = env.cr.fetchone()[0]
+        env.cr.execute(
+            WARM_ORDERS_SQL,
+            {
+                "company": env.company.id,
+                "tag": "R",
+                "ids": random.Random(3).sample(ids, len(ids) // 100),
+            },
+        )
+    with environment(reg) as env:
+        warm_s, warm_changed = timed(recompute_until_done, env)
+    return {
+        "partners": options.partners,
+        "purchases": purchases,
+        "with_rhythm": with_rhythm,
+        "segmented": segmented,
+        "floor_segmented": floor_segmented,
+        "addon_s": addon_s,
+        "floor_s": floor_s,
+        "ratio": addon_s / floor_s,
+        "warm_changed": warm_changed,
+        "warm_s": warm_s,
+        "warm_ratio": warm_s / addon_s,
+    }
 
 
 def mixed_sources(reg, options, first, segments):

@@ -1,6 +1,17 @@
 from odoo import api, fields, models
 
-from .winback_segment import DEFAULT_NAMES
+from .winback_segment import DEFAULT_NAMES, MODES
+
+# The fields that shape the default segments.
+THRESHOLD_FIELDS = {
+    "winback_segment_mode",
+    "winback_lukewarm_days",
+    "winback_cooling_days",
+    "winback_cold_days",
+    "winback_lukewarm_factor",
+    "winback_cooling_factor",
+    "winback_cold_factor",
+}
 
 
 class ResCompany(models.Model):
@@ -21,6 +32,35 @@ class ResCompany(models.Model):
         "Cold after (days)",
         default=180,
         help="Default start of the open-ended last win-back segment.",
+    )
+    winback_segment_mode = fields.Selection(
+        MODES,
+        "Segment customers by",
+        required=True,
+        default="days",
+        help="Days since last purchase: the day thresholds, the same for every "
+        "customer. Overdue factor: each customer by their own rhythm (days "
+        "since the last purchase divided by their typical interval); "
+        "customers with fewer than 3 purchase days still by the day "
+        "thresholds.",
+    )
+    winback_lukewarm_factor = fields.Float(
+        "Lukewarm from (× rhythm)",
+        digits=(16, 2),
+        default=1.5,
+        help="Overdue-factor mode: start of the first win-back segment.",
+    )
+    winback_cooling_factor = fields.Float(
+        "Cooling from (× rhythm)",
+        digits=(16, 2),
+        default=2.5,
+        help="Overdue-factor mode: start of the second win-back segment.",
+    )
+    winback_cold_factor = fields.Float(
+        "Cold from (× rhythm)",
+        digits=(16, 2),
+        default=4.0,
+        help="Overdue-factor mode: start of the open-ended last win-back segment.",
     )
     winback_grace_days = fields.Integer(
         "Grace period (days)",
@@ -67,6 +107,14 @@ class ResCompany(models.Model):
             "lukewarm < cooling < cold.",
         ),
         (
+            "winback_factors_ordered",
+            "CHECK(winback_lukewarm_factor > 0 "
+            "AND winback_cooling_factor > winback_lukewarm_factor "
+            "AND winback_cold_factor > winback_cooling_factor)",
+            "Win-back overdue factors must be positive and increasing: "
+            "lukewarm < cooling < cold.",
+        ),
+        (
             "winback_grace_cooldown_positive",
             "CHECK(winback_grace_days >= 0 AND winback_cooldown_days >= 0)",
             "Win-back grace and cooldown days cannot be negative.",
@@ -86,9 +134,7 @@ class ResCompany(models.Model):
             for company in self
         )
         res = super().write(vals)
-        if {"winback_lukewarm_days", "winback_cooling_days", "winback_cold_days"} & set(
-            vals
-        ):
+        if THRESHOLD_FIELDS & set(vals):
             self._winback_apply_thresholds()
         if sources_changed:
             self.env["winback.segment.recompute"]._purchase_sources_changed()
@@ -101,34 +147,55 @@ class ResCompany(models.Model):
         return {"winback_count_sale_orders", "winback_count_invoices"}
 
     def _winback_apply_thresholds(self):
-        """Settings' thresholds move the company's three segments (when it
-        has exactly three, the default layout)."""
+        """Settings' mode and thresholds move the company's three segments
+        (when it has exactly three, the default layout)."""
         Segment = self.env["winback.segment"].sudo()
         for company in self:
             segments = Segment.search([("company_id", "=", company.id)])
             if len(segments) != 3:
                 continue
-            bounds = [
-                (company.winback_lukewarm_days, company.winback_cooling_days - 1),
-                (company.winback_cooling_days, company.winback_cold_days - 1),
-                (company.winback_cold_days, 0),
-            ]
             # Widen from the top down, so no intermediate state overlaps.
             with self.env.cr.savepoint():
                 segments.with_context(winback_skip_overlap=True).write(
-                    {"min_days": 0, "max_days": 0}
+                    {"min_days": 0, "max_days": 0, "min_factor": 0, "max_factor": 0}
                 )
-                for segment, (low, high) in zip(segments, bounds, strict=True):
-                    segment.with_context(winback_skip_overlap=True).write(
-                        {"min_days": low, "max_days": high}
-                    )
+                for segment, vals in zip(
+                    segments, company._winback_default_ranges(), strict=True
+                ):
+                    segment.with_context(winback_skip_overlap=True).write(vals)
                 segments._check_ranges()
+
+    def _winback_default_ranges(self):
+        """The mode and ranges of the three default segments, from the
+        settings."""
+        self.ensure_one()
+        days = [
+            self.winback_lukewarm_days,
+            self.winback_cooling_days,
+            self.winback_cold_days,
+        ]
+        factors = [
+            self.winback_lukewarm_factor,
+            self.winback_cooling_factor,
+            self.winback_cold_factor,
+        ]
+        return [
+            {
+                "mode": self.winback_segment_mode,
+                "min_days": days[index],
+                "max_days": days[index + 1] - 1 if index < 2 else 0,
+                "min_factor": factors[index],
+                "max_factor": factors[index + 1] if index < 2 else 0,
+            }
+            for index in range(3)
+        ]
 
     def _winback_create_default_segments(self):
         """Every company starts with the three default segments, from its
-        default thresholds (60, 90 and 180+ days without a confirmed purchase
-        unless set otherwise in the settings). Their names are English, and
-        translated in every installed language."""
+        default mode and thresholds (60, 90 and 180+ days without a confirmed
+        purchase, or 1.5, 2.5 and 4+ times the customer's rhythm in
+        overdue-factor mode, unless set otherwise in the settings). Their
+        names are English, and translated in every installed language."""
         Segment = self.env["winback.segment"].sudo().with_context(lang="en_US")
         for company in self:
             if Segment.with_context(active_test=False).search_count(
@@ -138,26 +205,16 @@ class ResCompany(models.Model):
             segments = Segment.create(
                 [
                     {
-                        "name": Segment.env._(DEFAULT_NAMES["news"]),
-                        "min_days": company.winback_lukewarm_days,
-                        "max_days": company.winback_cooling_days - 1,
-                        "lever": "news",
+                        **ranges,
+                        "name": Segment.env._(DEFAULT_NAMES[lever]),
+                        "lever": lever,
                         "company_id": company.id,
-                    },
-                    {
-                        "name": Segment.env._(DEFAULT_NAMES["benefit"]),
-                        "min_days": company.winback_cooling_days,
-                        "max_days": company.winback_cold_days - 1,
-                        "lever": "benefit",
-                        "company_id": company.id,
-                    },
-                    {
-                        "name": Segment.env._(DEFAULT_NAMES["offer"]),
-                        "min_days": company.winback_cold_days,
-                        "max_days": 0,
-                        "lever": "offer",
-                        "company_id": company.id,
-                    },
+                    }
+                    for lever, ranges in zip(
+                        ("news", "benefit", "offer"),
+                        company._winback_default_ranges(),
+                        strict=True,
+                    )
                 ]
             )
             segments._translate_names()

@@ -13,6 +13,18 @@ class ResConfigSettings(models.TransientModel):
     winback_cold_days = fields.Integer(
         related="company_id.winback_cold_days", readonly=False
     )
+    winback_segment_mode = fields.Selection(
+        related="company_id.winback_segment_mode", readonly=False
+    )
+    winback_lukewarm_factor = fields.Float(
+        related="company_id.winback_lukewarm_factor", readonly=False
+    )
+    winback_cooling_factor = fields.Float(
+        related="company_id.winback_cooling_factor", readonly=False
+    )
+    winback_cold_factor = fields.Float(
+        related="company_id.winback_cold_factor", readonly=False
+    )
     winback_grace_days = fields.Integer(
         related="company_id.winback_grace_days", readonly=False
     )

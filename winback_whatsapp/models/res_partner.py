@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from ..tools.access import check_group
 from ..tools.wa_number import is_us_number, number_variants
@@ -31,6 +32,38 @@ class ResPartner(models.Model):
         compute="_compute_winback_days_inactive",
         search="_search_winback_days_inactive",
         help="Days since the last confirmed purchase, in the company's time zone.",
+    )
+    winback_typical_interval = fields.Float(
+        "Typical interval (days)",
+        company_dependent=True,
+        readonly=True,
+        digits=(16, 1),
+        help="The customer's rhythm: the median number of days between two of "
+        "their purchase days (several purchases on one day count once). Known "
+        "from 3 purchase days on.",
+    )
+    winback_next_purchase_date = fields.Date(
+        "Expected next purchase",
+        company_dependent=True,
+        readonly=True,
+        help="The last purchase plus the typical interval.",
+    )
+    winback_overdue_factor = fields.Float(
+        "Overdue factor",
+        compute="_compute_winback_overdue_factor",
+        search="_search_winback_overdue_factor",
+        digits=(16, 1),
+        help="Days since the last purchase divided by the typical interval: 1 "
+        "is on schedule, 4 is four intervals late. Empty with fewer than 3 "
+        "purchase days.",
+    )
+    winback_rhythm_fallback = fields.Boolean(
+        "No rhythm yet",
+        compute="_compute_winback_overdue_factor",
+        search="_search_winback_rhythm_fallback",
+        help="Fewer than 3 purchase days: no typical interval yet, so the "
+        "overdue-factor segments place this customer by the days since the last "
+        "purchase.",
     )
     winback_dormant = fields.Boolean(
         "Dormant",
@@ -103,6 +136,18 @@ class ResPartner(models.Model):
             last = partner.winback_last_order_date
             partner.winback_days_inactive = (today - last).days if last else 0
 
+    @api.depends("winback_last_order_date", "winback_typical_interval")
+    @api.depends_context("company")
+    def _compute_winback_overdue_factor(self):
+        today = self._winback_today()
+        for partner in self:
+            last = partner.winback_last_order_date
+            interval = partner.winback_typical_interval
+            partner.winback_overdue_factor = (
+                (today - last).days / interval if last and interval else 0.0
+            )
+            partner.winback_rhythm_fallback = bool(last and not interval)
+
     def action_view_winback_enrollments(self):
         check_group(self.env, "winback_whatsapp.group_winback_user")
         return self._action_view_winback_enrollments()
@@ -127,6 +172,48 @@ class ResPartner(models.Model):
         if operator == "!=":
             domain = ["|", ("winback_last_order_date", "=", False)] + domain
         return domain
+
+    def _search_winback_overdue_factor(self, operator, value):
+        """Overdue factor >= F is a last purchase on or before today minus F
+        times the typical interval: the partners are found in SQL."""
+        operators = {"<": "<", "<=": "<=", ">": ">", ">=": ">="}
+        if operator not in operators or not isinstance(value, int | float):
+            raise NotImplementedError(
+                self.env._("The overdue factor can only be compared with a number.")
+            )
+        key = str(self.env.company.id)
+        self.flush_model(["winback_last_order_date", "winback_typical_interval"])
+        query = SQL(
+            """(
+            SELECT id FROM res_partner
+             WHERE winback_typical_interval ? %(key)s
+               AND (%(today)s - (winback_last_order_date ->> %(key)s)::date)
+                   / (winback_typical_interval ->> %(key)s)::float8
+                   %(operator)s %(value)s)
+            """,
+            key=key,
+            today=self._winback_today(),
+            operator=SQL(operators[operator]),
+            value=float(value),
+        )
+        return [("id", "in", query)]
+
+    def _search_winback_rhythm_fallback(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise NotImplementedError(
+                self.env._("No rhythm yet can only be compared with true or false.")
+            )
+        key = str(self.env.company.id)
+        self.flush_model(["winback_last_order_date", "winback_typical_interval"])
+        query = SQL(
+            """(
+            SELECT id FROM res_partner
+             WHERE winback_last_order_date ? %(key)s
+               AND NOT COALESCE(winback_typical_interval, '{}') ? %(key)s)
+            """,
+            key=key,
+        )
+        return [("id", "in" if (operator == "=") == value else "not in", query)]
 
     def _winback_today(self):
         tz = self.env.company.partner_id.tz or "UTC"

@@ -26,6 +26,10 @@ DEFAULT_NAMES = {
     "benefit": _lt("Cooling"),
     "offer": _lt("Cold"),
 }
+MODES = [
+    ("days", "Days since last purchase"),
+    ("factor", "Overdue factor"),
+]
 
 
 class WinbackSegment(models.Model):
@@ -41,16 +45,40 @@ class WinbackSegment(models.Model):
         index=True,
         default=lambda self: self.env.company,
     )
+    mode = fields.Selection(
+        MODES,
+        required=True,
+        default="days",
+        help="Days since last purchase: the same days for every customer. "
+        "Overdue factor: each customer by their own rhythm, the days since "
+        "their last purchase divided by their typical interval between "
+        "purchases (a weekly customer away 40 days is 5.7× overdue, a yearly "
+        "one at 200 days 0.5×). Customers with fewer than 3 purchase days have "
+        "no rhythm yet: they enter by the days range instead.",
+    )
     min_days = fields.Integer(
         "From (days)",
         required=True,
         help="Customers whose last confirmed purchase is at least this many days "
-        "old enter the segment.",
+        "old enter the segment. In overdue-factor mode, only the customers "
+        "with fewer than 3 purchase days (no rhythm yet) enter by days.",
     )
     max_days = fields.Integer(
         "To (days)",
         help="Last day of the range, included. Leave empty for an open-ended "
         "segment (for instance 180+ days).",
+    )
+    min_factor = fields.Float(
+        "From (× rhythm)",
+        digits=(16, 2),
+        help="Overdue-factor mode: customers whose days since the last purchase "
+        "are at least this many times their typical interval enter the segment.",
+    )
+    max_factor = fields.Float(
+        "To (× rhythm)",
+        digits=(16, 2),
+        help="Overdue-factor mode: end of the range, excluded (1.5 to 2.5, then "
+        "2.5 to 4). Leave empty for an open-ended segment (for instance 4×+).",
     )
     lever = fields.Selection(
         LEVERS,
@@ -83,32 +111,61 @@ class WinbackSegment(models.Model):
     )
     range_display = fields.Char("Inactive for", compute="_compute_range_display")
     partner_count = fields.Integer("Customers", compute="_compute_partner_count")
+    fallback_count = fields.Integer(
+        "Placed by days",
+        compute="_compute_partner_count",
+        help="Overdue-factor mode: the customers of this segment with fewer "
+        "than 3 purchase days, placed by the days since their last purchase.",
+    )
 
     _sql_constraints = [
         ("min_days_positive", "CHECK(min_days >= 0)", "Days cannot be negative."),
+        (
+            "factors_positive",
+            "CHECK(COALESCE(min_factor, 0) >= 0 AND COALESCE(max_factor, 0) >= 0)",
+            "Overdue factors cannot be negative.",
+        ),
     ]
 
-    @api.depends("min_days", "max_days")
+    @api.depends("mode", "min_days", "max_days", "min_factor", "max_factor")
     def _compute_range_display(self):
         for segment in self:
             if segment.max_days:
-                segment.range_display = self.env._(
+                days = self.env._(
                     "%(min)s–%(max)s days", min=segment.min_days, max=segment.max_days
                 )
             else:
+                days = self.env._("%(min)s+ days", min=segment.min_days)
+            if segment.mode != "factor":
+                segment.range_display = days
+            elif segment.max_factor:
                 segment.range_display = self.env._(
-                    "%(min)s+ days", min=segment.min_days
+                    "%(min)s–%(max)s× rhythm (else %(days)s)",
+                    min=f"{segment.min_factor:g}",
+                    max=f"{segment.max_factor:g}",
+                    days=days,
+                )
+            else:
+                segment.range_display = self.env._(
+                    "%(min)s×+ rhythm (else %(days)s)",
+                    min=f"{segment.min_factor:g}",
+                    days=days,
                 )
 
     def _compute_partner_count(self):
         counts = {}
         if self.ids:
-            self.env["res.partner"].flush_model(["winback_segment_id"])
+            self.env["res.partner"].flush_model(
+                ["winback_segment_id", "winback_typical_interval"]
+            )
             for company in self.company_id:
                 self.env.cr.execute(
                     SQL(
                         """
-                        SELECT (winback_segment_id ->> %(key)s)::int, count(*)
+                        SELECT (winback_segment_id ->> %(key)s)::int, count(*),
+                               count(*) FILTER (
+                                   WHERE NOT COALESCE(winback_typical_interval, '{}')
+                                             ? %(key)s)
                           FROM res_partner
                          WHERE (winback_segment_id ->> %(key)s)::int IN %(ids)s
                       GROUP BY 1
@@ -117,12 +174,28 @@ class WinbackSegment(models.Model):
                         ids=tuple(self.ids),
                     )
                 )
-                counts.update(self.env.cr.fetchall())
+                counts.update(
+                    (segment, (total, fallback))
+                    for segment, total, fallback in self.env.cr.fetchall()
+                )
         for segment in self:
-            segment.partner_count = counts.get(segment.id, 0)
+            total, fallback = counts.get(segment.id, (0, 0))
+            segment.partner_count = total
+            segment.fallback_count = fallback if segment.mode == "factor" else 0
 
-    @api.constrains("min_days", "max_days", "company_id", "active")
+    @api.constrains(
+        "min_days",
+        "max_days",
+        "mode",
+        "min_factor",
+        "max_factor",
+        "company_id",
+        "active",
+    )
     def _check_ranges(self):
+        """Days ranges never overlap in a company (every segment has one: the
+        fallback of the overdue-factor segments), nor do the factor ranges of
+        its overdue-factor segments."""
         if self.env.context.get("winback_skip_overlap"):
             return
         for segment in self:
@@ -136,10 +209,40 @@ class WinbackSegment(models.Model):
                         min=segment.min_days,
                     )
                 )
+            if segment.max_factor and segment.max_factor <= segment.min_factor:
+                raise ValidationError(
+                    self.env._(
+                        "Segment %(name)s ends (%(max)s× rhythm) before it starts "
+                        "(%(min)s× rhythm).",
+                        name=segment.name,
+                        max=f"{segment.max_factor:g}",
+                        min=f"{segment.min_factor:g}",
+                    )
+                )
         for company in self.company_id:
             segments = self.search(
                 [("company_id", "=", company.id)], order="min_days, id"
             )
+            factor_segments = segments.filtered(lambda s: s.mode == "factor").sorted(
+                lambda s: (s.min_factor, s.id)
+            )
+            for current, following in zip(
+                factor_segments, factor_segments[1:], strict=False
+            ):
+                if not current.max_factor or current.max_factor > following.min_factor:
+                    raise ValidationError(
+                        self.env._(
+                            "The overdue factors of segments %(first)s "
+                            "(%(first_range)s) and %(second)s (%(second_range)s) "
+                            "overlap in %(company)s: a customer can only be in "
+                            "one segment.",
+                            first=current.name,
+                            first_range=current.range_display,
+                            second=following.name,
+                            second_range=following.range_display,
+                            company=company.name,
+                        )
+                    )
             for current, following in zip(segments, segments[1:], strict=False):
                 if not current.max_days or current.max_days >= following.min_days:
                     raise ValidationError(
@@ -181,7 +284,15 @@ class WinbackSegment(models.Model):
         res = super().write(vals)
         if "name" in vals or "tag_id" in vals:
             self._ensure_tags()
-        if {"min_days", "max_days", "filter_domain", "active"} & set(vals):
+        if {
+            "min_days",
+            "max_days",
+            "mode",
+            "min_factor",
+            "max_factor",
+            "filter_domain",
+            "active",
+        } & set(vals):
             # New thresholds: let the recompute cron move customers soon.
             self.env.ref("winback_whatsapp.ir_cron_winback_recompute")._trigger()
         return res

@@ -25,10 +25,25 @@ PARAM_CHECKPOINT = "winback_whatsapp.recompute_checkpoint"
 # (limit_time_real, 120 s, by default), leaving room for the chunk that
 # crosses the budget.
 RECOMPUTE_TIME_BUDGET = 60
+# A customer's rhythm (typical interval) needs this many purchase days: two
+# gaps at least, so that one odd gap is not taken for a habit.
+RHYTHM_MIN_PURCHASE_DAYS = 3
+# The fields the recompute writes, and those computed from them.
+RECOMPUTED_FIELDS = [
+    "winback_last_order_date",
+    "winback_typical_interval",
+    "winback_next_purchase_date",
+    "winback_segment_id",
+    "category_id",
+    "winback_days_inactive",
+    "winback_overdue_factor",
+    "winback_rhythm_fallback",
+]
 
 
 class WinbackSegmentRecompute(models.AbstractModel):
-    """Keeps every partner's last purchase date, segment and segment tag up
+    """Keeps every partner's last purchase date, rhythm (typical interval
+    between purchases, expected next purchase), segment and segment tag up
     to date, set-based: at each purchase (an order confirmed or paid, an
     invoice posted) or its cancellation, and in the nightly cron."""
 
@@ -135,6 +150,11 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 set(segments.mapped("min_days"))
                 | {s.max_days + 1 for s in segments if s.max_days}
             )
+            factor_segments = segments.filtered(lambda s: s.mode == "factor")
+            factor_bounds = sorted(
+                set(factor_segments.mapped("min_factor"))
+                | {s.max_factor for s in factor_segments if s.max_factor}
+            )
             self.env.flush_all()
             self.env.cr.execute(
                 SQL(
@@ -154,11 +174,21 @@ class WinbackSegmentRecompute(models.AbstractModel):
                               >= bound
                           AND %(last_day)s - (winback_last_order_date ->> %(key)s)::date
                               < bound)
+                 UNION
+                SELECT commercial_partner_id FROM res_partner
+                 WHERE winback_typical_interval ? %(key)s
+                   AND EXISTS (
+                       SELECT 1 FROM unnest(%(factor_bounds)s::float8[]) bound
+                        WHERE %(today)s - (winback_last_order_date ->> %(key)s)::date
+                              >= bound * (winback_typical_interval ->> %(key)s)::float8
+                          AND %(last_day)s - (winback_last_order_date ->> %(key)s)::date
+                              < bound * (winback_typical_interval ->> %(key)s)::float8)
                     """,
                     changed=self._changed_purchases_sql(company, since),
                     since=since,
                     key=key,
                     bounds=bounds,
+                    factor_bounds=factor_bounds,
                     today=today,
                     last_day=last_day,
                 )
@@ -238,7 +268,7 @@ class WinbackSegmentRecompute(models.AbstractModel):
         self.env.cr.execute(
             "DROP TABLE IF EXISTS winback_recompute_tmp; "
             "CREATE TEMP TABLE winback_recompute_tmp ("
-            " partner_id int PRIMARY KEY, last_date date,"
+            " partner_id int PRIMARY KEY, last_date date, interval float8,"
             " old_segment int, new_segment int) ON COMMIT DROP"
         )
         try:
@@ -257,21 +287,21 @@ class WinbackSegmentRecompute(models.AbstractModel):
             changed = self._recompute_fill(company, scope, today, subselects)
         if changed:
             self._apply_recompute(key)
-        if commercial_ids:
-            Partner.invalidate_model(
-                ["winback_last_order_date", "winback_segment_id", "category_id"]
-            )
-        else:
-            Partner.invalidate_model(
-                ["winback_last_order_date", "winback_segment_id", "category_id"],
-                flush=False,
-            )
+        Partner.invalidate_model(RECOMPUTED_FIELDS, flush=bool(commercial_ids))
         return changed
 
     @api.model
     def _recompute_fill(self, company, scope, today, subselects):
         """Fill winback_recompute_tmp with the partners of ``scope`` whose
-        last purchase or segment changes; returns their number."""
+        last purchase, rhythm or segment changes; returns their number.
+
+        The rhythm is the median gap between the customer's distinct purchase
+        days (two purchases on one day are one visit; a zero gap would make
+        any pause look endless), from ``RHYTHM_MIN_PURCHASE_DAYS`` days on.
+        An overdue-factor segment places the customers with a rhythm by their
+        days since the last purchase divided by it, the others by its days
+        range; a customer with a rhythm who fits both an overdue-factor and a
+        days segment goes to the overdue-factor one."""
         key = str(company.id)
         # A segment's extra filter becomes a sub-select over res_partner.
         filters = [
@@ -289,6 +319,8 @@ class WinbackSegmentRecompute(models.AbstractModel):
             WITH scoped AS (
                 SELECT p.id, p.commercial_partner_id, p.active,
                        (p.winback_last_order_date ->> %(key)s)::date AS old_date,
+                       (p.winback_typical_interval ->> %(key)s)::float8
+                           AS old_interval,
                        (p.winback_segment_id ->> %(key)s)::int AS old_segment
                   FROM res_partner p
                  WHERE %(scope)s
@@ -296,20 +328,40 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 SELECT id, commercial_partner_id FROM res_partner
                  WHERE commercial_partner_id IN (
                        SELECT commercial_partner_id FROM scoped)
-            ), last_order AS (
-                SELECT commercial_id, max(purchase_date) AS last_date
+            ), purchase_days AS (
+                SELECT DISTINCT commercial_id, purchase_date
                   FROM (%(purchases)s) src
+            ), gaps AS (
+                SELECT commercial_id, purchase_date,
+                       purchase_date - lag(purchase_date) OVER (
+                           PARTITION BY commercial_id ORDER BY purchase_date) AS gap
+                  FROM purchase_days
+            ), last_order AS (
+                SELECT commercial_id, max(purchase_date) AS last_date,
+                       CASE WHEN count(*) >= %(min_days)s
+                            THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY gap)
+                       END AS interval
+                  FROM gaps
               GROUP BY commercial_id
             ), target AS (
-                SELECT sc.id, sc.old_date, sc.old_segment, lo.last_date,
+                SELECT sc.id, sc.old_date, sc.old_interval, sc.old_segment,
+                       lo.last_date, lo.interval,
                        (SELECT s.id
                           FROM winback_segment s
                          WHERE s.company_id = %(company)s AND s.active
-                           AND %(today)s - lo.last_date >= s.min_days
-                           AND (COALESCE(s.max_days, 0) = 0
-                                OR %(today)s - lo.last_date <= s.max_days)
+                           AND CASE WHEN s.mode = 'factor' AND lo.interval IS NOT NULL
+                               THEN %(today)s - lo.last_date
+                                        >= s.min_factor * lo.interval
+                                    AND (COALESCE(s.max_factor, 0) = 0
+                                         OR %(today)s - lo.last_date
+                                            < s.max_factor * lo.interval)
+                               ELSE %(today)s - lo.last_date >= s.min_days
+                                    AND (COALESCE(s.max_days, 0) = 0
+                                         OR %(today)s - lo.last_date <= s.max_days)
+                               END
                            AND %(filter)s
-                      ORDER BY s.min_days
+                      ORDER BY (s.mode = 'factor' AND lo.interval IS NOT NULL) DESC,
+                               s.min_days
                          LIMIT 1) AS new_segment
                   FROM scoped sc
              LEFT JOIN last_order lo
@@ -318,14 +370,16 @@ class WinbackSegmentRecompute(models.AbstractModel):
                     OR sc.old_segment IS NOT NULL
             )
             INSERT INTO winback_recompute_tmp
-            SELECT id, last_date, old_segment, new_segment
+            SELECT id, last_date, interval, old_segment, new_segment
               FROM target p
              WHERE last_date IS DISTINCT FROM old_date
+                OR interval IS DISTINCT FROM old_interval
                 OR new_segment IS DISTINCT FROM old_segment
                 """,
                 key=key,
                 scope=scope,
                 purchases=self._purchases_sql(company, SQL.identifier("buyers")),
+                min_days=RHYTHM_MIN_PURCHASE_DAYS,
                 company=company.id,
                 today=today,
                 filter=filter_sql,
@@ -344,6 +398,21 @@ class WinbackSegmentRecompute(models.AbstractModel):
                        THEN COALESCE(p.winback_last_order_date, '{}'::jsonb) - %(key)s
                        ELSE COALESCE(p.winback_last_order_date, '{}'::jsonb)
                             || jsonb_build_object(%(key)s, t.last_date)
+                   END, '{}'::jsonb),
+                   winback_typical_interval = NULLIF(CASE
+                       WHEN t.interval IS NULL
+                       THEN COALESCE(p.winback_typical_interval, '{}'::jsonb)
+                            - %(key)s
+                       ELSE COALESCE(p.winback_typical_interval, '{}'::jsonb)
+                            || jsonb_build_object(%(key)s, t.interval)
+                   END, '{}'::jsonb),
+                   winback_next_purchase_date = NULLIF(CASE
+                       WHEN t.interval IS NULL
+                       THEN COALESCE(p.winback_next_purchase_date, '{}'::jsonb)
+                            - %(key)s
+                       ELSE COALESCE(p.winback_next_purchase_date, '{}'::jsonb)
+                            || jsonb_build_object(
+                                %(key)s, t.last_date + round(t.interval)::int)
                    END, '{}'::jsonb),
                    winback_segment_id = NULLIF(CASE
                        WHEN t.new_segment IS NULL

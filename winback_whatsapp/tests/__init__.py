@@ -29,3 +29,4 @@ from . import test_purchase_sources
 from . import test_utm
 from . import test_reply_intents
 from . import test_cost
+from . import test_segment_rhythm

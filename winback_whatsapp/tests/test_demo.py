@@ -14,6 +14,7 @@ DEMO_FILES = (
     "demo/winback_demo.xml",
     "demo/winback_demo_customers.xml",
     "demo/winback_intent_rule_demo.xml",
+    "demo/winback_demo_rhythm.xml",
 )
 
 
@@ -105,3 +106,31 @@ class TestDemoData(TransactionCase):
             ("en_US", "What time do you open?", "question"),
         ):
             self.assertEqual(Rule._intent_of_text(text, company, lang), intent, text)
+
+    def test_customers_with_different_rhythms(self):
+        """The demo shows the two segment modes apart: by days the weekly
+        customer away 40 days is in no segment and the yearly one at 200
+        days is cold; by their own rhythm it is the other way round."""
+        weekly = self.env.ref("winback_whatsapp.partner_rhythm_weekly")
+        monthly = self.env.ref("winback_whatsapp.partner_rhythm_monthly")
+        yearly = self.env.ref("winback_whatsapp.partner_rhythm_yearly")
+        twice = self.env.ref("winback_whatsapp.partner_rhythm_twice")
+        lukewarm = self.env.ref("winback_whatsapp.segment_lukewarm")
+        cooling = self.env.ref("winback_whatsapp.segment_cooling")
+        cold = self.env.ref("winback_whatsapp.segment_cold")
+        company = self.env.company
+        Recompute = self.env["winback.segment.recompute"]
+        Recompute._recompute_company(company)
+        self.assertEqual(
+            [p.winback_segment_id for p in (weekly, monthly, yearly, twice)],
+            [self.env["winback.segment"], lukewarm, cold, cooling],
+        )
+        self.assertEqual(weekly.winback_typical_interval, 7.0)
+        self.assertEqual(yearly.winback_typical_interval, 365.0)
+        self.assertTrue(twice.winback_rhythm_fallback)
+        company.winback_segment_mode = "factor"
+        Recompute._recompute_company(company)
+        self.assertEqual(
+            [p.winback_segment_id for p in (weekly, monthly, yearly, twice)],
+            [cold, cooling, self.env["winback.segment"], cooling],
+        )
