@@ -136,20 +136,23 @@ class WinbackSegment(models.Model):
                 )
             else:
                 days = self.env._("%(min)s+ days", min=segment.min_days)
+            # Formatted apart: the translation extractor cannot read an
+            # f-string inside the call.
+            low, high = (
+                format(f, "g") for f in (segment.min_factor, segment.max_factor)
+            )
             if segment.mode != "factor":
                 segment.range_display = days
             elif segment.max_factor:
                 segment.range_display = self.env._(
                     "%(min)s–%(max)s× rhythm (else %(days)s)",
-                    min=f"{segment.min_factor:g}",
-                    max=f"{segment.max_factor:g}",
+                    min=low,
+                    max=high,
                     days=days,
                 )
             else:
                 segment.range_display = self.env._(
-                    "%(min)s×+ rhythm (else %(days)s)",
-                    min=f"{segment.min_factor:g}",
-                    days=days,
+                    "%(min)s×+ rhythm (else %(days)s)", min=low, days=days
                 )
 
     def _compute_partner_count(self):
@@ -215,8 +218,8 @@ class WinbackSegment(models.Model):
                         "Segment %(name)s ends (%(max)s× rhythm) before it starts "
                         "(%(min)s× rhythm).",
                         name=segment.name,
-                        max=f"{segment.max_factor:g}",
-                        min=f"{segment.min_factor:g}",
+                        max=format(segment.max_factor, "g"),
+                        min=format(segment.min_factor, "g"),
                     )
                 )
         for company in self.company_id:
