@@ -138,16 +138,23 @@ class WinbackReport(models.Model):
         """
 
     @api.model
+    def _rates(self):
+        """``{rate: (numerator, denominator)}`` of the rates recomputed for
+        every group (RATES; modules extending the report add theirs)."""
+        return dict(RATES)
+
+    @api.model
     def read_group(
         self, domain, fields, groupby, offset=0, limit=None, orderby=False, lazy=True
     ):
         """Rates are ratios of the group's sums, not sums or averages of rows.
         Grouped by group, the treated customers come before the holdout."""
+        rates = self._rates()
         names = {spec.split(":")[0].split("(")[0].strip() for spec in fields}
-        wanted = [rate for rate in RATES if rate in names]
+        wanted = [rate for rate in rates if rate in names]
         extra = []
         for rate in wanted:
-            for part in RATES[rate]:
+            for part in rates[rate]:
                 if part not in names:
                     extra.append(f"{part}:sum")
                     names.add(part)
@@ -163,7 +170,7 @@ class WinbackReport(models.Model):
         )
         for group in groups:
             for rate in wanted:
-                numerator, denominator = RATES[rate]
+                numerator, denominator = rates[rate]
                 total = group.get(denominator) or 0
                 group[rate] = (
                     100.0 * (group.get(numerator) or 0) / total if total else 0.0
