@@ -1,0 +1,2 @@
+from . import test_personal_coupons
+from . import test_tour
