@@ -32,17 +32,14 @@ class TestPersonalCoupons(WinbackSendCase):
             name="Sergio Sales",
             groups="sales_team.group_sale_salesman",
         )
-        cls.program = cls.env["loyalty.program"].create(
-            {"name": "Win-back 15%", "program_type": "coupons"}
+        # As Sales › Discount & Loyalty › New › Coupons makes it, with
+        # Odoo's coupon e-mail at creation.
+        cls.program = (
+            cls.env["loyalty.program"]
+            .with_context(default_program_type="coupons")
+            .create({"name": "Win-back 15%"})
         )
-        cls.program.reward_ids.write(
-            {
-                "reward_type": "discount",
-                "discount": 15,
-                "discount_mode": "percent",
-                "discount_applicability": "order",
-            }
-        )
+        cls.program.reward_ids.write({"discount": 15})
         cls.campaign.with_user(cls.marketer).write(
             {"loyalty_program_id": cls.program.id, "coupon_code": False}
         )

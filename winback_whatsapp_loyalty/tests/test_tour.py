@@ -11,10 +11,12 @@ class TestLoyaltyTour(WinbackDataMixin, HttpCase):
         cls._setup_campaign()
         cls.campaign.write({"name": "Cold coupons", "coupon_code": "WELCOMEBACK"})
         Program = cls.env["loyalty.program"]
-        cls.program = Program.create(
-            {"name": "Win-back 15%", "program_type": "coupons"}
+        cls.program = Program.with_context(default_program_type="coupons").create(
+            {"name": "Win-back 15%"}
         )
-        Program.create({"name": "Win-back shared code", "program_type": "promo_code"})
+        Program.with_context(default_program_type="promo_code").create(
+            {"name": "Win-back shared code"}
+        )
         cls.marketer = new_test_user(
             cls.env,
             login="tour_coupon_marketer",
