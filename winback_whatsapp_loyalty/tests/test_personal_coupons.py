@@ -76,7 +76,7 @@ class TestPersonalCoupons(WinbackSendCase):
             .action_apply()
         )
         self.env["sale.loyalty.reward.wizard"].with_user(self.seller).with_context(
-            action["context"]
+            **action["context"]
         ).create({"selected_reward_id": self.program.reward_ids.id}).action_apply()
         order.action_confirm()
         return order
