@@ -20,6 +20,7 @@
         "views/winback_enrollment_views.xml",
         "views/winback_report_views.xml",
     ],
+    "demo": ["demo/winback_loyalty_demo.xml"],
     "assets": {
         "web.assets_tests": [
             "winback_whatsapp_loyalty/static/src/js/tours/*.js",

@@ -23,8 +23,9 @@ class LoyaltyHistory(models.Model):
     def _winback_purchase(self):
         """The order this history line used its card on, as a purchase of
         ``winback.enroller._register_purchases`` with the ``discount`` the
-        card gave (None for an order of an unknown kind). The Point of Sale's
-        glue adds its orders."""
+        card gave (None for an order of another kind: the Point of Sale writes
+        no history for a coupon used at the counter; its glue module converts
+        at the coupon's confirmation)."""
         self.ensure_one()
         if self.order_model != "sale.order":
             return None
