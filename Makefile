@@ -3,7 +3,7 @@
 
 help:
 	@echo "make demo   - run the product at http://localhost:8069 (admin/admin)"
-	@echo "make test   - fresh databases (without, then with the Point of Sale), install, every test of the addon and its glue modules, linters"
+	@echo "make test   - fresh databases (without, then with the Point of Sale and the coupon programs), install, every test of the addon and its glue modules, linters"
 	@echo "make lint   - ruff and pylint-odoo only"
 	@echo "make setup  - provision Odoo 18.0 and .venv only"
 

@@ -7,5 +7,6 @@ V=.venv/bin
 echo ">> ruff check"; "$V/ruff" check .
 echo ">> ruff format --check"; "$V/ruff" format --check .
 echo ">> pylint-odoo (mandatory checks)"
-"$V/pylint" --rcfile=.pylintrc-mandatory winback_whatsapp winback_whatsapp_pos
+"$V/pylint" --rcfile=.pylintrc-mandatory winback_whatsapp winback_whatsapp_pos \
+    winback_whatsapp_loyalty winback_whatsapp_pos_loyalty
 echo ">> linters clean"

@@ -4,9 +4,10 @@
 # pytest-odoo with the HTTP server (HttpCase tests are skipped without it, and a
 # skipped test fails the run); the core addon runs in a database without the
 # Point of Sale, so it is proven not to need it. Then a second fresh database
-# with the Point of Sale, where the glue module winback_whatsapp_pos installs
-# itself (auto_install), and the glue module's tests with the core's purchase
-# source tests. Then the linters.
+# with the Point of Sale and the Sales and Point of Sale coupon programs, where
+# the glue modules winback_whatsapp_pos, winback_whatsapp_loyalty and
+# winback_whatsapp_pos_loyalty install themselves (auto_install), and the glue
+# modules' tests with the core's purchase source tests. Then the linters.
 source "$(dirname "$0")/common.sh"
 DB=${WINBACK_TEST_DB:-winback_test}
 
@@ -56,26 +57,30 @@ fi
 # The glue modules: a second database with the apps they join.
 POS_DB=${DB}_pos
 POS_LOG=$ROOT/.state/install-$POS_DB.log
-echo ">> installing winback_whatsapp and point_of_sale into a fresh database $POS_DB"
+echo ">> installing winback_whatsapp, point_of_sale, sale_loyalty and pos_loyalty into a fresh database $POS_DB"
 drop_db "$POS_DB"
-if ! odoo_bin -d "$POS_DB" -i winback_whatsapp,point_of_sale --without-demo=all \
+if ! odoo_bin -d "$POS_DB" -i winback_whatsapp,point_of_sale,sale_loyalty,pos_loyalty --without-demo=all \
         --stop-after-init --no-http --log-level=info --logfile="$POS_LOG"; then
-    tail -n 50 "$POS_LOG"; echo "install of point_of_sale failed (full log: $POS_LOG)" >&2; exit 1
+    tail -n 50 "$POS_LOG"; echo "install of point_of_sale, sale_loyalty and pos_loyalty failed (full log: $POS_LOG)" >&2; exit 1
 fi
 if grep -E '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' "$POS_LOG"; then
     echo "the install logged errors (full log: $POS_LOG)" >&2; exit 1
 fi
-GLUE_STATE=$(psql -X -At -d "$POS_DB" -c \
-    "SELECT state FROM ir_module_module WHERE name = 'winback_whatsapp_pos'")
-if [ "$GLUE_STATE" != "installed" ]; then
-    echo "winback_whatsapp_pos did not install itself with point_of_sale ($GLUE_STATE)" >&2; exit 1
-fi
+for glue in winback_whatsapp_pos:point_of_sale winback_whatsapp_loyalty:sale_loyalty \
+        winback_whatsapp_pos_loyalty:pos_loyalty; do
+    GLUE_STATE=$(psql -X -At -d "$POS_DB" -c \
+        "SELECT state FROM ir_module_module WHERE name = '${glue%%:*}'")
+    if [ "$GLUE_STATE" != "installed" ]; then
+        echo "${glue%%:*} did not install itself with ${glue##*:} ($GLUE_STATE)" >&2; exit 1
+    fi
+done
 echo ">> running the glue modules' tests"
 GLUE_OUT=$ROOT/.state/pytest-$POS_DB.out
 set +e
 "$ROOT/.venv/bin/pytest" -p no:cacheprovider --odoo-config="$ODOO_CONF" --odoo-database="$POS_DB" \
     --odoo-http --odoo-extra=test-file=winback_whatsapp_pos/tests --odoo-log-level=warn -rfEs "$@" \
-    winback_whatsapp_pos/tests winback_whatsapp/tests/test_purchase_sources.py | tee "$GLUE_OUT"
+    winback_whatsapp_pos/tests winback_whatsapp_loyalty/tests winback_whatsapp_pos_loyalty/tests \
+    winback_whatsapp/tests/test_purchase_sources.py | tee "$GLUE_OUT"
 rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" -ne 0 ]; then

@@ -196,13 +196,20 @@ class WinbackReport(models.Model):
         """
 
     @api.model
+    def _rates(self):
+        """``{rate: (numerator, denominator)}`` of the rates recomputed for
+        every group (RATES; modules extending the report add theirs)."""
+        return dict(RATES)
+
+    @api.model
     def read_group(
         self, domain, fields, groupby, offset=0, limit=None, orderby=False, lazy=True
     ):
         """Rates are ratios of the group's sums, not sums or averages of rows.
         Grouped by group, the treated customers come before the holdout."""
+        rates = self._rates()
         names = {spec.split(":")[0].split("(")[0].strip() for spec in fields}
-        ratios = {**RATES, **COST_RATIOS}
+        ratios = {**rates, **COST_RATIOS}
         wanted = [rate for rate in ratios if rate in names]
         extra = []
         for rate in wanted:
@@ -224,7 +231,7 @@ class WinbackReport(models.Model):
             for rate in wanted:
                 numerator, denominator = ratios[rate]
                 total = group.get(denominator) or 0
-                scale = 100.0 if rate in RATES else 1.0
+                scale = 100.0 if rate in rates else 1.0
                 group[rate] = (
                     scale * (group.get(numerator) or 0) / total if total else 0.0
                 )

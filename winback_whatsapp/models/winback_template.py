@@ -306,10 +306,16 @@ class WinbackTemplate(models.Model):
         if source == "coupon_code":
             return campaign.coupon_code if campaign else ""
         if source == "deadline" and campaign:
-            start = (enrollment and enrollment.create_date) or fields.Datetime.now()
-            deadline = start.date() + timedelta(days=campaign.deadline_days)
+            deadline = self._deadline_date(enrollment, campaign)
             return format_date(self.env, deadline, lang_code=lang)
         return ""
+
+    @api.model
+    def _deadline_date(self, enrollment, campaign):
+        """The date the ``deadline`` placeholder states: the enrollment's
+        date (today for a preview) plus the campaign's deadline days."""
+        start = (enrollment and enrollment.create_date) or fields.Datetime.now()
+        return start.date() + timedelta(days=campaign.deadline_days)
 
     @api.model
     def _sync_from_meta(self, account, remote_templates):
