@@ -30,3 +30,4 @@ from . import test_utm
 from . import test_reply_intents
 from . import test_cost
 from . import test_segment_rhythm
+from . import test_rhythm_intents_tour
