@@ -125,6 +125,17 @@ class WinbackCase(TransactionCase):
     def _days_ago(cls, days):
         return datetime.combine(cls._today() - timedelta(days=days), time(12, 0))
 
+    def _next_night(self):
+        """Everything written ten days ago, as in a real shop; then the
+        nightly recompute of tomorrow, run as ir.cron runs it. Returns how
+        many customers it changed (the time stays frozen at tomorrow)."""
+        self.env.flush_all()
+        for table in ("res_partner", "sale_order", "winback_segment"):
+            self.env.cr.execute(
+                f"UPDATE {table} SET write_date = write_date - interval '10 days'"
+            )
+        return run_job(self, "winback.segment.recompute", "_cron_recompute")
+
 
 class WinbackDataMixin:
     """A campaign with two steps over two segments, built record by record so

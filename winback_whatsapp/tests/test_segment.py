@@ -244,15 +244,8 @@ class TestSegment(WinbackCase):
         self._order(steady, days_ago=100)
         self._recompute()
         self.assertFalse(crossing.winback_segment_id)
-        # Everything was written days ago, as in a real shop.
-        self.env.flush_all()
-        for table in ("res_partner", "sale_order", "winback_segment"):
-            self.env.cr.execute(
-                f"UPDATE {table} SET write_date = write_date - interval '10 days'"
-            )
         with freeze_time(datetime.now() + timedelta(days=1)):
-            changed = run_job(self, "winback.segment.recompute", "_cron_recompute")
-            self.assertEqual(changed, 1)
+            self.assertEqual(self._next_night(), 1)
             self.assertEqual(crossing.winback_segment_id, self.lukewarm)
             self.assertEqual(crossing.winback_days_inactive, 60)
             self.assertEqual(steady.winback_segment_id, self.cooling)

@@ -252,13 +252,7 @@ class TestSegmentRhythm(WinbackCase):
         weekly = self._customer("Weekly, 27 days away", 27, 34, 41)
         self._recompute()
         self.assertEqual(weekly.winback_segment_id, self.cooling)  # 3.86×
-        self.env.flush_all()
-        for table in ("res_partner", "sale_order", "winback_segment"):
-            self.env.cr.execute(
-                f"UPDATE {table} SET write_date = write_date - interval '10 days'"
-            )
         with freeze_time(datetime.now() + timedelta(days=1)):
-            changed = run_job(self, "winback.segment.recompute", "_cron_recompute")
-            self.assertEqual(changed, 1)
+            self.assertEqual(self._next_night(), 1)
             self.assertEqual(weekly.winback_segment_id, self.cold)  # 4×
             self.assertAlmostEqual(weekly.winback_overdue_factor, 4.0)

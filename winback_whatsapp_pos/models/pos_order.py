@@ -49,18 +49,24 @@ class PosOrder(models.Model):
             paid._winback_recompute(paid.partner_id)
         self.env["winback.enroller"]._register_purchases(
             [
-                {
-                    "partner": order.partner_id,
-                    "company": order.company_id,
-                    "date": order.date_order,
-                    "amount": order.amount_total - order.amount_tax,
-                    "currency": order.currency_id,
-                    "link": {"pos_order_id": order.id},
-                }
+                order._winback_purchase()
                 for order in paid
                 if order.company_id.winback_count_pos_orders
             ]
         )
+
+    def _winback_purchase(self):
+        """This order as a purchase of ``winback.enroller``: its customer,
+        company, date and untaxed amount, linked to it."""
+        self.ensure_one()
+        return {
+            "partner": self.partner_id,
+            "company": self.company_id,
+            "date": self.date_order,
+            "amount": self.amount_total - self.amount_tax,
+            "currency": self.currency_id,
+            "link": {"pos_order_id": self.id},
+        }
 
     def _winback_recompute(self, partners):
         """Bring the win-back segment of these orders' customers (and of

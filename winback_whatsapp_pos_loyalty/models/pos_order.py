@@ -26,12 +26,7 @@ class PosOrder(models.Model):
                 )
                 card.winback_enrollment_id._redeem_coupon(
                     {
-                        "partner": order.partner_id,
-                        "company": order.company_id,
-                        "date": order.date_order,
-                        "amount": order.amount_total - order.amount_tax,
-                        "currency": order.currency_id,
-                        "link": {"pos_order_id": order.id},
+                        **order._winback_purchase(),
                         "discount": -sum(card_rewards.mapped("price_subtotal")),
                     }
                 )
