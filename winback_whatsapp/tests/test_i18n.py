@@ -7,7 +7,17 @@ from odoo.addons.winback_whatsapp.tools.eligibility import INELIGIBLE_REASONS
 
 MODULE = "winback_whatsapp"
 # Words and names an Italian screen shows as they are in English.
-SAME_IN_ITALIAN = {"WhatsApp", "Win-back", "Meta", "Cloud API", "Token", "ID", "STOP"}
+# "Marketing": Meta's category, which Odoo's own Italian (crm, event) keeps.
+SAME_IN_ITALIAN = {
+    "WhatsApp",
+    "Win-back",
+    "Meta",
+    "Cloud API",
+    "Token",
+    "ID",
+    "STOP",
+    "Marketing",
+}
 
 
 @tagged("post_install", "-at_install")
