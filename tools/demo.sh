@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `make demo`: create or reuse the database winback_demo with Odoo's demo data
 # and the addon's own, then serve it at http://localhost:8069 (admin/admin).
-# The Sales coupon programs come with it (their demo data too), so that the
-# glue module winback_whatsapp_loyalty installs itself: the cold campaign gives
-# personal codes.
+# The Sales coupon programs, the Point of Sale and its loyalty programs come
+# with it (their demo data too), so that the glue modules install themselves:
+# winback_whatsapp_loyalty (the cold campaign gives personal codes),
+# winback_whatsapp_pos (paid counter orders are purchases: the demo shows an
+# in-store customer in no segment) and winback_whatsapp_pos_loyalty (codes
+# redeemed at the counter).
 source "$(dirname "$0")/common.sh"
 DB=winback_demo
 PORT=${WINBACK_DEMO_PORT:-8069}
@@ -11,11 +14,11 @@ installed=$(psql -X -A -t -d "$DB" -c \
     "SELECT state FROM ir_module_module WHERE name = 'winback_whatsapp'" 2>/dev/null || true)
 if [ "$installed" = installed ]; then
     echo ">> reusing database $DB"
-    ARGS=(-u winback_whatsapp -i sale_loyalty)
+    ARGS=(-u winback_whatsapp -i sale_loyalty,point_of_sale,pos_loyalty)
 else
     echo ">> creating database $DB with demo data (a few minutes the first time)"
     drop_db "$DB"
-    ARGS=(-i winback_whatsapp,sale_loyalty)
+    ARGS=(-i winback_whatsapp,sale_loyalty,point_of_sale,pos_loyalty)
 fi
 odoo_bin -d "$DB" "${ARGS[@]}" --stop-after-init --no-http --log-level=warn
 echo

@@ -17,4 +17,5 @@
         "views/res_config_settings_views.xml",
         "views/winback_enrollment_views.xml",
     ],
+    "demo": ["demo/winback_pos_demo.xml"],
 }
