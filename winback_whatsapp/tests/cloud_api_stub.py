@@ -323,14 +323,23 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(media["data"])
 
 
+class StubServer(ThreadingHTTPServer):
+    """A threaded HTTP server with a server's listen backlog: socketserver's
+    default of 5 pending connections makes the kernel drop, then reset, some
+    of the 128 connections the send pool opens at once, which Meta's
+    front-ends never do."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+
+
 class CloudApiStub:
     """Start with ``CloudApiStub().start()``; ``base_url`` is then set."""
 
     def __init__(self, port=0):
         self.state = StubState()
         self.handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self.handler)
-        self.server.daemon_threads = True
+        self.server = StubServer(("127.0.0.1", port), self.handler)
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -351,8 +360,7 @@ class CloudApiStub:
         try:
             yield
         finally:
-            self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
-            self.server.daemon_threads = True
+            self.server = StubServer(("127.0.0.1", self.port), self.handler)
             self.thread = threading.Thread(
                 target=self.server.serve_forever, daemon=True
             )
