@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from odoo import api, fields, models
 from odoo.tests import TransactionCase
+from odoo.tools import SQL
 
 from .cloud_api_stub import CloudApiStub
 
@@ -132,7 +133,10 @@ class WinbackCase(TransactionCase):
         self.env.flush_all()
         for table in ("res_partner", "sale_order", "winback_segment"):
             self.env.cr.execute(
-                f"UPDATE {table} SET write_date = write_date - interval '10 days'"
+                SQL(
+                    "UPDATE %s SET write_date = write_date - interval '10 days'",
+                    SQL.identifier(table),
+                )
             )
         return run_job(self, "winback.segment.recompute", "_cron_recompute")
 
