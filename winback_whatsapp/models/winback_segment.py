@@ -452,6 +452,9 @@ class WinbackSegment(models.Model):
                     ON s.id = (p.winback_segment_id ->> %(key)s)::int
                  WHERE s.tag_id IS NOT NULL
                    AND p.winback_segment_id ? %(key)s
+                   AND NOT EXISTS (
+                       SELECT 1 FROM res_partner_res_partner_category_rel r
+                        WHERE r.partner_id = p.id AND r.category_id = s.tag_id)
                 ON CONFLICT DO NOTHING
                     """,
                     key=key,

@@ -12,6 +12,11 @@ from ..tools.cron import retry_serialization_failure
 # Partners are recomputed in ranges of ids: one transaction per range, so a
 # million customers never sit in one huge transaction.
 RECOMPUTE_CHUNK = 250_000
+# A full run aggregates the purchases of the commercial entities of this many
+# ids in one statement (one pass over the purchase tables), kept for the run
+# in a temporary table of its database session; it then writes them
+# RECOMPUTE_CHUNK ids per transaction.
+RECOMPUTE_FILL_CHUNK = 1_000_000
 # Incremental nights recompute the commercial entities that may have changed,
 # this many at a time.
 INCREMENTAL_CHUNK = 50_000
@@ -55,9 +60,11 @@ class WinbackSegmentRecompute(models.AbstractModel):
         """Nightly recompute of every company's segments (03:00 by default).
 
         The first run, a run after segments were edited and a weekly safety
-        run recompute everyone, in chunks of partner ids, one transaction
-        each, reporting progress; past the time budget a call stops, and
-        ir.cron calls again (work remains) to resume from a checkpoint.
+        run recompute everyone: the purchases of a million ids of commercial
+        entities read in one statement, their changes written in chunks of
+        ids, one transaction each, reporting progress; past the time budget
+        a call stops, and ir.cron calls again (work remains) to resume from a
+        checkpoint.
         Other nights are incremental: only the customers with an order or
         partner change since the previous run, and those whose days inactive
         crossed a segment boundary since.
@@ -114,8 +121,12 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 continue
             low = start_id if company.id == start_company else 0
             done += low // RECOMPUTE_CHUNK
+            filled_to = -1
             while low <= max_id:
                 high = low + RECOMPUTE_CHUNK - 1
+                if high > filled_to:
+                    filled_to = low + max(RECOMPUTE_FILL_CHUNK, RECOMPUTE_CHUNK) - 1
+                    self._recompute_fill_full(company, (low, filled_to))
                 changed += self._recompute_chunk(company, id_range=(low, high))
                 low = high + 1
                 done += 1
@@ -125,11 +136,32 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 )
                 self.env.cr.commit()  # pylint: disable=invalid-commit
                 if time.monotonic() - started > RECOMPUTE_TIME_BUDGET:
-                    # ir.cron calls again at once, as work remains.
+                    # ir.cron calls again at once, as work remains (and the
+                    # next call computes again what this one had not written).
+                    self.env.cr.execute("DROP TABLE IF EXISTS winback_recompute_full")
                     return changed, False
+        self.env.cr.execute("DROP TABLE IF EXISTS winback_recompute_full")
         params.set_param(PARAM_CHECKPOINT, "")
         self._segments()._sync_all_tags(companies)
         return changed, True
+
+    def _recompute_fill_full(self, company, id_range):
+        """Aggregate, in one statement, the purchases of the commercial
+        entities of ``id_range`` (inclusive bounds) and keep their changes
+        (``_recompute_fill``) in the session's temporary table
+        winback_recompute_full, which the run's next chunks write
+        (``_recompute_chunk``). Committed: the run's chunks are transactions
+        of their own."""
+        self.env.cr.execute(
+            "DROP TABLE IF EXISTS winback_recompute_full;"
+            " CREATE TEMP TABLE winback_recompute_full ("
+            " partner_id int, commercial_id int, last_date date, interval float8,"
+            " old_segment int, new_segment int, old_date date,"
+            " old_interval float8)"
+        )
+        self._fill_scope(company, self._range_scope(id_range), "winback_recompute_full")
+        self.env.cr.execute("ANALYZE winback_recompute_full")
+        self.env.cr.commit()  # pylint: disable=invalid-commit
 
     def _recompute_incremental(self, companies, last_run):
         """Only the customers whose values may have changed since
@@ -200,15 +232,55 @@ class WinbackSegmentRecompute(models.AbstractModel):
         return changed
 
     def _recompute_chunk(self, company, id_range=None, commercial_ids=None):
+        """One transaction of a run: the commercial entities ``commercial_ids``
+        recomputed (incremental nights), or those of ``id_range`` written
+        from the run's winback_recompute_full (full runs)."""
         # An order confirmed meanwhile may touch a partner of the chunk.
         return retry_serialization_failure(
             self.env.cr,
-            lambda: self._recompute_company(
-                company, id_range=id_range, commercial_ids=commercial_ids
+            lambda: (
+                self._recompute_company(company, commercial_ids=commercial_ids)
+                if commercial_ids
+                else self._apply_full_chunk(company, id_range)
             ),
             5,
             "Win-back recompute chunk",
         )
+
+    def _apply_full_chunk(self, company, id_range):
+        """Write the changes winback_recompute_full holds for the commercial
+        entities of ``id_range``, but not over a partner written since they
+        were computed (by an order confirmed meanwhile, which recomputed it
+        with what was then the latest purchase): only where the partner's
+        values are still those the run read. (A purchase that changed
+        nothing the partner showed, an order written in SQL without its
+        hook, is the next night's: it starts from this run's start.)
+        Returns the number written."""
+        key = str(company.id)
+        self._create_recompute_tmp()
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+            INSERT INTO winback_recompute_tmp
+            SELECT f.partner_id, f.last_date, f.interval, f.old_segment,
+                   f.new_segment
+              FROM winback_recompute_full f
+              JOIN res_partner p ON p.id = f.partner_id
+             WHERE %(scope)s
+               AND COALESCE(f.commercial_id, f.partner_id) BETWEEN %(low)s AND %(high)s
+                """,
+                scope=self._range_scope(id_range),
+                low=id_range[0],
+                high=id_range[1],
+                key=key,
+            )
+        )
+        changed = self.env.cr.rowcount
+        if changed:
+            self._apply_recompute(key, scope=self._range_scope(id_range))
+        self.env["res.partner"].invalidate_model(RECOMPUTED_FIELDS, flush=False)
+        return changed
 
     def _max_partner_id(self):
         self.env.cr.execute("SELECT COALESCE(max(id), 0) FROM res_partner")
@@ -235,8 +307,9 @@ class WinbackSegmentRecompute(models.AbstractModel):
     @api.model
     def _recompute_company(self, company, id_range=None, commercial_ids=None):
         """Set-based recompute of one company's last purchase dates, segments
-        and tags, for the partners in ``id_range`` (inclusive id bounds) or
-        the commercial entities ``commercial_ids``, or everyone.
+        and tags, for the commercial entities whose ids are in ``id_range``
+        (inclusive bounds) or are ``commercial_ids``, or everyone; always
+        with all the contacts of these entities.
 
         A commercial entity (a company, or a person without a parent) and all
         its contacts share one last purchase: the latest purchase any of them
@@ -250,30 +323,56 @@ class WinbackSegmentRecompute(models.AbstractModel):
         error and is retried (the cron retries its chunk, Odoo retries the
         user's request), so no stale value overwrites a fresh one.
         """
-        Partner = self.env["res.partner"]
-        self.env.flush_all()
-        key = str(company.id)
-        tz = company.partner_id.tz or "UTC"
-        today = fields.Date.context_today(self.with_context(tz=tz))
-        segments = self._segments().search([("company_id", "=", company.id)])
-        subselects = segments._filter_subselects()
-        self.env.flush_all()  # segments archived for a broken filter
-
         if commercial_ids:
             scope = SQL("p.commercial_partner_id = ANY(%s)", list(commercial_ids))
         elif id_range:
-            scope = SQL("p.id BETWEEN %s AND %s", *id_range)
+            scope = self._range_scope(id_range)
         else:
             scope = SQL("TRUE")
+        self._create_recompute_tmp()
+        changed = self._fill_scope(company, scope, "winback_recompute_tmp")
+        if changed:
+            self._apply_recompute(str(company.id))
+        self.env["res.partner"].invalidate_model(
+            RECOMPUTED_FIELDS, flush=bool(commercial_ids)
+        )
+        return changed
+
+    def _range_scope(self, id_range):
+        """The commercial entities of ``id_range`` (inclusive id bounds),
+        each whole (its contacts share its last purchase): the scope is then
+        all the buyers whose purchases count, read once."""
+        return SQL(
+            "(p.commercial_partner_id BETWEEN %s AND %s"
+            " OR (p.commercial_partner_id IS NULL AND p.id BETWEEN %s AND %s))",
+            *id_range,
+            *id_range,
+        )
+
+    def _create_recompute_tmp(self):
         self.env.cr.execute(
             "DROP TABLE IF EXISTS winback_recompute_tmp; "
             "CREATE TEMP TABLE winback_recompute_tmp ("
             " partner_id int PRIMARY KEY, last_date date, interval float8,"
             " old_segment int, new_segment int) ON COMMIT DROP"
         )
+
+    def _fill_scope(self, company, scope, table):
+        """``_recompute_fill`` of ``company``'s partners of ``scope`` into
+        ``table``; a segment whose extra filter the database refuses is
+        archived (with an alert) and the others are computed. Returns the
+        number of partners whose values change."""
+        self.env.flush_all()
+        tz = company.partner_id.tz or "UTC"
+        today = fields.Date.context_today(self.with_context(tz=tz))
+        segments = self._segments().search([("company_id", "=", company.id)])
+        subselects = segments._filter_subselects()
+        self.env.flush_all()  # segments archived for a broken filter
         try:
             with self.env.cr.savepoint(flush=False):
-                changed = self._recompute_fill(company, scope, today, subselects)
+                return self._recompute_fill(
+                    company, scope, today, segments, subselects, table
+                )
         except pg_errors.SerializationFailure:
             raise
         except psycopg2.Error:
@@ -284,35 +383,26 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 segment._disable_broken_filter(error)
                 del subselects[segment]
             self.env.flush_all()
-            changed = self._recompute_fill(company, scope, today, subselects)
-        if changed:
-            self._apply_recompute(key)
-        Partner.invalidate_model(RECOMPUTED_FIELDS, flush=bool(commercial_ids))
-        return changed
+            return self._recompute_fill(
+                company, scope, today, segments.filtered("active"), subselects, table
+            )
 
     @api.model
-    def _recompute_fill(self, company, scope, today, subselects):
-        """Fill winback_recompute_tmp with the partners of ``scope`` whose
-        last purchase, rhythm or segment changes; returns their number.
+    def _recompute_fill(
+        self, company, scope, today, segments, subselects, table="winback_recompute_tmp"
+    ):
+        """Fill ``table`` (winback_recompute_tmp, or the full run's
+        winback_recompute_full, which also keeps each partner's commercial
+        entity and old values) with the partners of ``scope`` (whole
+        commercial entities) whose last purchase, rhythm or segment changes;
+        returns their number.
 
         The rhythm is the median gap between the customer's distinct purchase
         days (two purchases on one day are one visit; a zero gap would make
         any pause look endless), from ``RHYTHM_MIN_PURCHASE_DAYS`` days on.
-        An overdue-factor segment places the customers with a rhythm by their
-        days since the last purchase divided by it, the others by its days
-        range; a customer with a rhythm who fits both an overdue-factor and a
-        days segment goes to the overdue-factor one."""
+        The segment is the first of ``segments`` the customer fits
+        (``_segment_case_sql``)."""
         key = str(company.id)
-        # A segment's extra filter becomes a sub-select over res_partner.
-        filters = [
-            SQL("WHEN %s THEN sc.id IN %s", segment.id, subselect)
-            for segment, subselect in subselects.items()
-        ]
-        filter_sql = (
-            SQL("CASE s.id %s ELSE TRUE END", SQL(" ").join(filters))
-            if filters
-            else SQL("TRUE")
-        )
         self.env.cr.execute(
             SQL(
                 """
@@ -324,53 +414,36 @@ class WinbackSegmentRecompute(models.AbstractModel):
                        (p.winback_segment_id ->> %(key)s)::int AS old_segment
                   FROM res_partner p
                  WHERE %(scope)s
-            ), buyers AS (
-                SELECT id, commercial_partner_id FROM res_partner
-                 WHERE commercial_partner_id IN (
-                       SELECT commercial_partner_id FROM scoped)
-            ), purchase_days AS (
-                SELECT DISTINCT commercial_id, purchase_date
-                  FROM (%(purchases)s) src
             ), gaps AS (
                 SELECT commercial_id, purchase_date,
                        purchase_date - lag(purchase_date) OVER (
                            PARTITION BY commercial_id ORDER BY purchase_date) AS gap
-                  FROM purchase_days
+                  FROM (%(purchases)s) src
             ), last_order AS (
+                -- A gap of 0 is a second purchase on the same day: not a
+                -- visit (not counted) nor a gap (NULL, which the median
+                -- ignores, as the first purchase's).
                 SELECT commercial_id, max(purchase_date) AS last_date,
-                       CASE WHEN count(*) >= %(min_days)s
-                            THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY gap)
+                       CASE WHEN count(*) FILTER (WHERE gap IS DISTINCT FROM 0)
+                                 >= %(min_days)s
+                            THEN percentile_cont(0.5)
+                                 WITHIN GROUP (ORDER BY NULLIF(gap, 0))
                        END AS interval
                   FROM gaps
               GROUP BY commercial_id
             ), target AS (
-                SELECT sc.id, sc.old_date, sc.old_interval, sc.old_segment,
+                SELECT sc.id, sc.commercial_partner_id, sc.old_date,
+                       sc.old_interval, sc.old_segment,
                        lo.last_date, lo.interval,
-                       (SELECT s.id
-                          FROM winback_segment s
-                         WHERE s.company_id = %(company)s AND s.active
-                           AND CASE WHEN s.mode = 'factor' AND lo.interval IS NOT NULL
-                               THEN %(today)s - lo.last_date
-                                        >= s.min_factor * lo.interval
-                                    AND (COALESCE(s.max_factor, 0) = 0
-                                         OR %(today)s - lo.last_date
-                                            < s.max_factor * lo.interval)
-                               ELSE %(today)s - lo.last_date >= s.min_days
-                                    AND (COALESCE(s.max_days, 0) = 0
-                                         OR %(today)s - lo.last_date <= s.max_days)
-                               END
-                           AND %(filter)s
-                      ORDER BY (s.mode = 'factor' AND lo.interval IS NOT NULL) DESC,
-                               s.min_days
-                         LIMIT 1) AS new_segment
+                       %(segment)s AS new_segment
                   FROM scoped sc
              LEFT JOIN last_order lo
                     ON lo.commercial_id = sc.commercial_partner_id AND sc.active
                  WHERE lo.last_date IS NOT NULL OR sc.old_date IS NOT NULL
                     OR sc.old_segment IS NOT NULL
             )
-            INSERT INTO winback_recompute_tmp
-            SELECT id, last_date, interval, old_segment, new_segment
+            INSERT INTO %(table)s
+            SELECT id, %(columns)s
               FROM target p
              WHERE last_date IS DISTINCT FROM old_date
                 OR interval IS DISTINCT FROM old_interval
@@ -378,17 +451,75 @@ class WinbackSegmentRecompute(models.AbstractModel):
                 """,
                 key=key,
                 scope=scope,
-                purchases=self._purchases_sql(company, SQL.identifier("buyers")),
+                # The scope holds every buyer of its commercial entities.
+                purchases=self._purchases_sql(company, SQL.identifier("scoped")),
                 min_days=RHYTHM_MIN_PURCHASE_DAYS,
-                company=company.id,
-                today=today,
-                filter=filter_sql,
+                segment=self._segment_case_sql(segments, subselects, today),
+                table=SQL.identifier(table),
+                columns=SQL(
+                    "commercial_partner_id, last_date, interval, old_segment,"
+                    " new_segment, old_date, old_interval"
+                    if table == "winback_recompute_full"
+                    else "last_date, interval, old_segment, new_segment"
+                ),
             )
         )
         return self.env.cr.rowcount
 
-    def _apply_recompute(self, key):
-        """Write winback_recompute_tmp into res_partner and the tag relation."""
+    @api.model
+    def _segment_case_sql(self, segments, subselects, today):
+        """SQL ``CASE`` of the segment of the customer ``sc`` whose last
+        purchase is ``lo.last_date`` and rhythm ``lo.interval``: the first of
+        the active ``segments`` whose range and extra filter
+        (``subselects``) the customer fits. A customer with a rhythm is
+        placed by the overdue-factor segments first (days since the last
+        purchase divided by the rhythm), lowest first; otherwise, and then,
+        by days since the last purchase, the segments in order of their
+        first day (an overdue-factor segment by its days range, for the
+        customers without a rhythm). Written out from the few segments, so
+        that the database does not look them up for each customer."""
+        days = SQL("(%s::date - lo.last_date)", today)
+        whens = []
+        ordered = segments.filtered("active").sorted(lambda s: (s.min_days, s.id))
+        factor = ordered.filtered(lambda s: s.mode == "factor")
+        for segment in factor:
+            condition = SQL(
+                "lo.interval IS NOT NULL AND %s >= %s * lo.interval",
+                days,
+                segment.min_factor or 0.0,
+            )
+            if segment.max_factor:
+                condition = SQL(
+                    "%s AND %s < %s * lo.interval", condition, days, segment.max_factor
+                )
+            whens.append((segment, condition))
+        for segment in ordered:
+            condition = SQL("%s >= %s", days, segment.min_days)
+            if segment.max_days:
+                condition = SQL("%s AND %s <= %s", condition, days, segment.max_days)
+            if segment.mode == "factor":
+                condition = SQL("lo.interval IS NULL AND %s", condition)
+            whens.append((segment, condition))
+        if not whens:
+            return SQL("NULL::int")
+        return SQL(
+            "CASE %s END",
+            SQL(" ").join(
+                SQL(
+                    "WHEN %s THEN %s",
+                    SQL("%s AND sc.id IN %s", condition, subselects[segment])
+                    if segment in subselects
+                    else condition,
+                    segment.id,
+                )
+                for segment, condition in whens
+            ),
+        )
+
+    def _apply_recompute(self, key, scope=None):
+        """Write winback_recompute_tmp into res_partner and the tag relation;
+        ``scope``: SQL condition on the partners ``p`` that holds for all of
+        them (it spares reading the others)."""
         self.env.cr.execute(
             SQL(
                 """
@@ -421,9 +552,10 @@ class WinbackSegmentRecompute(models.AbstractModel):
                             || jsonb_build_object(%(key)s, t.new_segment)
                    END, '{}'::jsonb)
               FROM winback_recompute_tmp t
-             WHERE p.id = t.partner_id
+             WHERE p.id = t.partner_id AND %(scope)s
                 """,
                 key=key,
+                scope=scope or SQL("TRUE"),
             )
         )
         self.env.cr.execute(

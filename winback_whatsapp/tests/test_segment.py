@@ -250,6 +250,40 @@ class TestSegment(WinbackCase):
             self.assertEqual(crossing.winback_days_inactive, 60)
             self.assertEqual(steady.winback_segment_id, self.cooling)
 
+    def test_full_run_keeps_a_purchase_made_while_it_runs(self):
+        """A full run reads every customer's purchases at once, then writes
+        them chunk by chunk, each chunk a transaction of its own. A customer
+        who buys in between (the order's confirmation recomputed them) keeps
+        that purchase: the run does not write its older view over it."""
+        partner = self._partner("Buys during the night")
+        self._order(partner, days_ago=200)
+        # Never recomputed yet, as on the first night after installing.
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE res_partner SET winback_last_order_date = NULL,"
+            " winback_segment_id = NULL, winback_typical_interval = NULL,"
+            " winback_next_purchase_date = NULL WHERE id = %s",
+            [partner.id],
+        )
+        self.env.invalidate_all()
+        Recompute = type(self.env["winback.segment.recompute"])
+        fill = Recompute._recompute_fill_full
+
+        def fill_then_buy(engine, company, id_range):
+            fill(engine, company, id_range)
+            # Read: 200 days ago, Cold. Now the customer buys.
+            self._order(partner, days_ago=0)
+            self.env.flush_all()
+
+        self.env["ir.config_parameter"].sudo().set_param(
+            winback_segment_recompute.PARAM_LAST_FULL, ""
+        )
+        with patch.object(Recompute, "_recompute_fill_full", fill_then_buy):
+            self._recompute()
+        self.assertEqual(partner.winback_days_inactive, 0)
+        self.assertFalse(partner.winback_segment_id)
+        self.assertNotIn(self.cold.tag_id, partner.category_id)
+
     def test_full_recompute_resumes_from_checkpoint(self):
         """Past its time budget a cron call stops after a chunk, tells
         ir.cron that work remains (so that ir.cron calls it again at once)
