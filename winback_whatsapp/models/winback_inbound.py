@@ -4,6 +4,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.tools import plaintext2html
 
+from ..tools.media import MEDIA_KINDS
 from ..tools.stop_keywords import is_start, is_stop, normalize
 from ..tools.wa_number import number_variants, wa_id_to_e164
 from ..tools.webhook_parser import DELETED, EDIT, REACTION_REMOVED, SYSTEM
@@ -380,8 +381,11 @@ class WinbackInbound(models.AbstractModel):
         """The message in the customer's chatter, ``notify`` (partners)
         notified of it, by e-mail or in Odoo as each prefers."""
         message.ensure_one()
-        media = self.env["winback.media"].search(
-            [("message_id", "=", message.id)], limit=1
+        Media = self.env["winback.media"]
+        media = (
+            Media.search([("message_id", "=", message.id)], limit=1)
+            if message.inbound_type in MEDIA_KINDS
+            else Media
         )
         # Filed by the system, in the customer's name: the customer does not
         # become a follower of their own contact (who would then receive by
