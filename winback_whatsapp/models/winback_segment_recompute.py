@@ -269,6 +269,12 @@ class WinbackSegmentRecompute(models.AbstractModel):
               JOIN res_partner p ON p.id = f.partner_id
              WHERE %(scope)s
                AND COALESCE(f.commercial_id, f.partner_id) BETWEEN %(low)s AND %(high)s
+               AND (p.winback_last_order_date ->> %(key)s)::date
+                   IS NOT DISTINCT FROM f.old_date
+               AND (p.winback_typical_interval ->> %(key)s)::float8
+                   IS NOT DISTINCT FROM f.old_interval
+               AND (p.winback_segment_id ->> %(key)s)::int
+                   IS NOT DISTINCT FROM f.old_segment
                 """,
                 scope=self._range_scope(id_range),
                 low=id_range[0],
