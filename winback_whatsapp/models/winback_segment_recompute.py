@@ -334,11 +334,11 @@ class WinbackSegmentRecompute(models.AbstractModel):
         return True
 
     @api.model
-    def _recompute_company(self, company, id_range=None, commercial_ids=None):
+    def _recompute_company(self, company, commercial_ids=None):
         """Set-based recompute of one company's last purchase dates, segments
-        and tags, for the commercial entities whose ids are in ``id_range``
-        (inclusive bounds) or are ``commercial_ids``, or everyone; always
-        with all the contacts of these entities.
+        and tags, for the commercial entities ``commercial_ids``, or
+        everyone; always with all the contacts of these entities (a full
+        run, chunk by chunk: ``_recompute_full``).
 
         A commercial entity (a company, or a person without a parent) and all
         its contacts share one last purchase: the latest purchase any of them
@@ -354,8 +354,6 @@ class WinbackSegmentRecompute(models.AbstractModel):
         """
         if commercial_ids:
             scope = SQL("p.commercial_partner_id = ANY(%s)", list(commercial_ids))
-        elif id_range:
-            scope = self._range_scope(id_range)
         else:
             scope = SQL("TRUE")
         self._create_recompute_tmp()
