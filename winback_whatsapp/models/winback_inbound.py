@@ -15,6 +15,17 @@ from .winback_enrollment import LIVE_STATES
 NOTICES = (SYSTEM, EDIT, DELETED, REACTION_REMOVED)
 # What each of them does to the message it names.
 CHANGES = {EDIT: "edited", DELETED: "deleted", REACTION_REMOVED: "reaction_removed"}
+# What is read of the message a customer answers (or edits, or deletes).
+REPLIED_TO_FIELDS = [
+    "wamid",
+    "direction",
+    "partner_id",
+    "enrollment_id",
+    "step_id",
+    "template_id",
+    "phone_e164",
+    "whatsapp_bsuid",
+]
 
 
 class WinbackInbound(models.AbstractModel):
@@ -43,18 +54,21 @@ class WinbackInbound(models.AbstractModel):
         Message = self.env["winback.message"]
         if not event.wamid:
             return Message
-        if Message.search_count(
-            [("account_id", "=", account.id), ("wamid", "=", event.wamid)]
-        ):
-            return Message
-        # Meta's wa_id is not always the E.164 number (Mexico's 521...).
-        number = wa_id_to_e164(event.wa_id)
         # An edit or a deletion names the message it changes.
         context_wamid = event.original_wamid or event.context_wamid
-        replied_to = context_wamid and Message.search(
-            [("account_id", "=", account.id), ("wamid", "=", context_wamid)],
-            limit=1,
+        # This message if already stored, and the one it names, at once.
+        known = Message.search_fetch(
+            [
+                ("account_id", "=", account.id),
+                ("wamid", "in", [w for w in (event.wamid, context_wamid) if w]),
+            ],
+            REPLIED_TO_FIELDS,
         )
+        if any(m.wamid == event.wamid for m in known):
+            return Message
+        replied_to = known.filtered(lambda m: m.wamid == context_wamid)[:1]
+        # Meta's wa_id is not always the E.164 number (Mexico's 521...).
+        number = wa_id_to_e164(event.wa_id)
         # The customer's business-scoped user ID (BSUID): always given since
         # April 2026, the only identity of a customer who hides their number.
         # A notice that WhatsApp replaced it is about the previous one.
@@ -603,13 +617,20 @@ class WinbackInbound(models.AbstractModel):
         else:
             summary = self.env._("Answer the WhatsApp reply")
         note = plaintext2html(message.body or "")
-        pending = partner.activity_ids.filtered(
-            lambda a: a.activity_type_id == activity_type
+        pending = self.env["mail.activity"].search_fetch(
+            [
+                ("res_model", "=", partner._name),
+                ("res_id", "=", partner.id),
+                ("activity_type_id", "=", activity_type.id),
+            ],
+            ["id"],
+            order="id",
+            limit=1,
         )
         if pending:
             # One to-do per customer, however many messages they send: it
             # shows the latest, the chatter has them all.
-            pending[:1].write({"note": note, "summary": summary})
+            pending.write({"note": note, "summary": summary})
             return
         partner.with_context(mail_activity_quick_update=True).activity_schedule(
             activity_type_id=activity_type.id,
@@ -626,15 +647,18 @@ class WinbackInbound(models.AbstractModel):
         Archived users (OdooBot, the default responsible of campaigns created
         at install) and portal users never get it."""
         partner = message.partner_id
-        company = message.company_id or message.account_id.company_id
-        candidates = (
-            partner.user_id,
-            partner.commercial_partner_id.user_id,
-            enrollment.campaign_id.user_id if enrollment else None,
-            company.winback_reply_user_id,
-            self.env.ref("base.user_admin", raise_if_not_found=False),
-        )
-        for user in candidates:
+
+        def candidates():
+            # One after the other: most replies stop at the first.
+            yield partner.user_id
+            yield partner.commercial_partner_id.user_id
+            if enrollment:
+                yield enrollment.campaign_id.user_id
+            company = message.company_id or message.account_id.company_id
+            yield company.winback_reply_user_id
+            yield self.env.ref("base.user_admin", raise_if_not_found=False)
+
+        for user in candidates():
             if user and user.active and not user.share:
                 return user
         return self.env["res.users"]

@@ -252,8 +252,8 @@ class WinbackMessage(models.Model):
             return vals_list
         countries = {
             country.code: country.id
-            for country in self.env["res.country"].search(
-                [("code", "in", list(set(filter(None, regions))))]
+            for country in self.env["res.country"].search_fetch(
+                [("code", "in", list(set(filter(None, regions))))], ["code"]
             )
         }
         return [
