@@ -14,7 +14,9 @@ queues --statuses status-only events (one sent/delivered/read status each,
 over --status-messages outbound messages) and times the cron working them
 off, against the floor of one bare SQL UPDATE ... FROM (VALUES ...) of the
 same statuses; queues --replies replies and times them (chatter posts and
-activities included); then queues the statuses again and, while the cron
+activities included), against the floor of Odoo's own chatter post and to-do
+for each of them (REPLY_FLOOR: replies_ratio is the share of that speed the
+webhook keeps); then queues the statuses again and, while the cron
 works them off, posts --late-replies signed replies and times each from its
 200 answer to its chatter post.
 
@@ -23,7 +25,8 @@ Prints:
   bench webhook_floor route=/web/health ... webhook_p50_ratio=..
   bench webhook_processing ... drain_after_load_s=..
   bench webhook_drain statuses=.. statuses_per_s=.. floor_statuses_per_s=..
-      replies=.. replies_per_s=.. queued_statuses=.. late_replies=..
+      replies=.. replies_per_s=.. floor_replies_per_s=.. replies_ratio=..
+      queued_statuses=.. late_replies=..
       reply_p50_s=.. reply_p99_s=.. statuses_left_after_replies=..
 """
 
@@ -74,6 +77,39 @@ env.cr.commit()
 print('KEY=' + account.sudo().webhook_key)
 print('ACCOUNT=%d' % account.id)
 print('CRON=%d' % env.ref('winback_whatsapp.ir_cron_winback_webhook_process').id)
+"""
+
+# The floor of a reply: what Odoo itself does for one, timed in the same run
+# on the same database: the customer's words posted in their chatter,
+# notifying whoever answers (by e-mail, queued), and their to-do updated
+# (made when there is none). No webhook event, no parsing, no matching.
+REPLY_FLOOR = """
+import time
+from markupsafe import Markup
+partners = env['res.partner'].search([('name', '=like', 'Bench %')], order='id')
+user = env.ref('base.user_admin')
+atype = env.ref('winback_whatsapp.mail_activity_type_winback_reply')
+Partner = env['res.partner'].with_context(
+    mail_create_nosubscribe=True, mail_notify_force_send=False,
+    mail_activity_quick_update=True)
+env.cr.commit()
+t0 = time.perf_counter()
+for i in range({replies}):
+    partner = Partner.browse(partners[i % len(partners)].id)
+    body = Markup('<b>WhatsApp</b>: <p>bench FL reply %d</p>') % i
+    partner.message_post(body=body, author_id=partner.id, message_type='comment',
+                         subtype_xmlid='mail.mt_note', partner_ids=user.partner_id.ids)
+    todo = env['mail.activity'].search([('res_model', '=', 'res.partner'),
+        ('res_id', '=', partner.id), ('activity_type_id', '=', atype.id)], limit=1)
+    if todo:
+        todo.write({{'note': body, 'summary': 'Answer the WhatsApp reply'}})
+    else:
+        partner.activity_schedule(activity_type_id=atype.id, note=body,
+                                  summary='Answer the WhatsApp reply', user_id=user.id)
+    if i % 50 == 49:
+        env.cr.commit()
+env.cr.commit()
+print('FLOOR_S=%f' % (time.perf_counter() - t0))
 """
 
 RETRY = """
@@ -299,10 +335,13 @@ def campaign_drain(args, port, path, account, cron):
     stop.set()
     watcher.join()
     drain(DB)
+    out = odoo_shell(args, DB, REPLY_FLOOR.format(replies=args.replies))
+    reply_floor_s = float(out.split("FLOOR_S=")[1].split()[0])
     waits = sorted(max(0.0, seen.get(i, float("inf")) - answered[i]) for i in answered)
     return (
         "bench webhook_drain statuses=%d statuses_per_s=%.0f"
         " floor_statuses_per_s=%.0f replies=%d replies_per_s=%.1f"
+        " floor_replies_per_s=%.1f replies_ratio=%.2f"
         " queued_statuses=%d late_replies=%d reply_p50_s=%.2f reply_p99_s=%.2f"
         " statuses_left_after_replies=%d"
         % (
@@ -311,6 +350,8 @@ def campaign_drain(args, port, path, account, cron):
             args.statuses / floor_s,
             args.replies,
             args.replies / replies_s,
+            args.replies / reply_floor_s,
+            reply_floor_s / replies_s,
             args.statuses,
             len(waits),
             pct(waits, 0.5),
