@@ -210,6 +210,50 @@ class TestWebhookSecurity(HttpCase):
         self.assertTrue(self._blacklisted("+5491123456789"))
         self.assertEqual(self._queued(sofia).state, "cancelled")
 
+    def test_brazilian_wa_id_without_the_ninth_digit_finds_the_customer(self):
+        """Meta may write a Brazilian mobile of Sao Paulo (area 11) without
+        the 9 the shop saved: the reply still reaches the customer, and a
+        STOP opts out the number the shop sends to."""
+        joao = self._customer(
+            "Joao",
+            "+55 11 98765-4321",
+            self.campaign,
+            country_id=self.env.ref("base.br").id,
+        )
+        self.assertEqual(joao.phone_sanitized, "+5511987654321")
+        self._post(
+            self._inbound(
+                "text", {"body": "Oi, tudo bem?"}, "wamid.BR1", "551187654321"
+            )
+        )
+        reply = self.env["winback.message"].search([("wamid", "=", "wamid.BR1")])
+        self.assertEqual(reply.partner_id, joao, "not left in Unmatched replies")
+        self.assertTrue(self._chatter(joao, "Oi, tudo bem?"))
+        self.assertEqual(joao.winback_enrollment_ids.state, "replied")
+        self.assertEqual(self._post(self._preference("551187654321", "stop")).ok, True)
+        self.assertEqual(set(self._events().mapped("state")), {"done"})
+        self.assertTrue(self._blacklisted("+5511987654321"))
+
+    def test_brazilian_wa_id_of_another_area_gets_its_ninth_digit(self):
+        """Outside areas 11 to 28 Meta may also drop the 9 (Manaus, 92): the
+        customer saved with it is found, and their STOP holds."""
+        ana = self._customer(
+            "Ana",
+            "+55 92 98172-3241",
+            self.campaign,
+            country_id=self.env.ref("base.br").id,
+        )
+        self._post(
+            self._inbound("text", {"body": "PARAR"}, "wamid.BR2", "559281723241")
+        )
+        reply = self.env["winback.message"].search([("wamid", "=", "wamid.BR2")])
+        self.assertEqual(reply.phone_e164, "+5592981723241")
+        self.assertEqual(reply.partner_id, ana)
+        self.assertTrue(self._chatter(ana, "PARAR"))
+        self.assertEqual(ana.winback_enrollment_ids.state, "opted_out")
+        self.assertTrue(self._blacklisted("+5592981723241"))
+        self.assertEqual(self._queued(ana).state, "cancelled")
+
     def test_number_phonenumbers_rejects_is_still_opted_out(self):
         """An opt-out is never lost, whatever the number looks like: the
         STOP is kept, the event succeeds and the number is never sent to."""
